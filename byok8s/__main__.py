@@ -1,0 +1,3 @@
+from byok8s.cli import main
+
+main()

@@ -1,0 +1,80 @@
+"""One run, start to end: checks, staging, the Snakemake run, the summary."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from byok8s import engine, executors, output
+from byok8s.config import RunConfig
+from byok8s.errors import ConfigError, WorkflowFailed
+
+log = logging.getLogger(__name__)
+STAGE_DIR = ".byok8s"
+
+
+def run(cfg: RunConfig) -> engine.RunResult:
+    """Run the workflow; raises the run's error after printing the summary."""
+    redact = output.Redactor(cfg.storage.secret_values() if cfg.storage else ())
+    output.setup_logging(cfg.verbose, redact)
+    executor = executors.get(cfg.executor)
+    executor.preflight(cfg)
+    if cfg.storage is not None:
+        cfg.storage.check()
+    created = [p for p in (cfg.workdir / ".snakemake", cfg.workdir / STAGE_DIR) if not p.exists()]
+    workdir_existed = cfg.workdir.exists()
+    try:
+        staged = _stage(cfg)
+        plan = output.plan_lines(staged, executor.describe(staged))
+        with output.ConsoleListener(redact, cfg.verbose, plan) as listener:
+            result = engine.run(staged, executor, listener)
+    except ConfigError:
+        # Bad input found by Snakemake (e.g. an unknown target): leave nothing behind.
+        for path in created:
+            shutil.rmtree(path, ignore_errors=True)
+        if not workdir_existed:
+            shutil.rmtree(cfg.workdir, ignore_errors=True)
+        raise
+    output.print_summary(result, staged, redact)
+    if result.failed:
+        names = "; ".join(job.label() for job in result.failed)
+        count = len(result.failed)
+        raise WorkflowFailed(
+            f"{count} job{'s' if count > 1 else ''} failed: {names}; see the error above"
+            + (f" and the log {result.logfile}" if result.logfile else "")
+        )
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+def _stage(cfg: RunConfig) -> RunConfig:
+    """Remote jobs only get files below the working directory: put the Snakefile there."""
+    from dataclasses import replace
+
+    cfg.workdir.mkdir(parents=True, exist_ok=True)
+    wf = cfg.workflow
+    if not cfg.remote:
+        return cfg
+    if wf.bundled is not None:
+        target = cfg.workdir / STAGE_DIR / "workflows" / wf.bundled
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(wf.snakefile.parent, target, ignore=shutil.ignore_patterns("__pycache__"))
+        return replace(cfg, workflow=replace(wf, snakefile=target / "Snakefile"))
+    if not _inside(wf.snakefile, cfg.workdir):
+        raise ConfigError(
+            f"Snakefile {wf.snakefile} is outside the working directory {cfg.workdir}; "
+            "remote jobs only receive files below it: run byok8s from the workflow's "
+            "directory or pass --workdir"
+        )
+    return cfg
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    try:
+        path.resolve().relative_to(directory.resolve())
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,163 @@
+"""The `byok8s` command line: options in, one call out.
+
+`byok8s WORKFLOW_CONFIG PARAMS [options]` runs a workflow (the `run` command is
+implied); `byok8s workflows` lists the bundled ones. Every option can also be
+set through a BYOK8S_<OPTION> environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from byok8s import __version__
+from byok8s.errors import Byok8sError, ExitCode, Interrupted
+
+ENV_PREFIX = "BYOK8S"
+GROUP_ONLY = {"--help", "-h", "--version"}
+VERBOSE = "byok8s.verbose"
+SECRETS = "byok8s.secrets"
+
+
+class DefaultRunGroup(click.Group):
+    """A group whose default command is `run`, with one error handler for all."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in GROUP_ONLY:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            code = ExitCode.TERMINATED if isinstance(exc, _Terminated) else ExitCode.INTERRUPTED
+            name = "SIGTERM" if code == ExitCode.TERMINATED else "Ctrl-C"
+            _fail(ctx, Interrupted(name, code))
+        except Byok8sError as err:
+            _fail(ctx, err)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a bug: still one line, traceback with --verbose
+            err = Byok8sError(
+                f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose and "
+                "report it)"
+            )
+            err.exit_code = ExitCode.INTERNAL
+            err.__cause__ = exc
+            _fail(ctx, err)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(KeyboardInterrupt):
+    pass
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+def _fail(ctx: click.Context, err: Byok8sError) -> None:
+    from byok8s.output import Redactor, print_error
+
+    redact = Redactor(ctx.meta.get(SECRETS, ()))
+    print_error(err.message, redact, err.details)
+    if ctx.meta.get(VERBOSE) or os.environ.get(f"{ENV_PREFIX}_VERBOSE") in ("1", "true"):
+        text = "".join(traceback.format_exception(err))
+        print(redact(text), file=sys.stderr)
+    sys.exit(int(err.exit_code))
+
+
+@click.group(cls=DefaultRunGroup, context_settings={"auto_envvar_prefix": ENV_PREFIX})
+@click.version_option(__version__, prog_name="byok8s")
+def cli() -> None:
+    """Run a Snakemake workflow as one command, on this machine or on your own
+    Kubernetes cluster with object storage (S3, Azure Blob, GCS) and no shared
+    filesystem.
+
+    \b
+      byok8s workflow-alpha params-blue                      # bundled example, locally
+      byok8s workflow-alpha params-blue --bucket s3://my-bucket   # on Kubernetes
+    """
+
+
+@cli.command()
+@click.argument("workflow_config")
+@click.argument("params")
+@click.option("-s", "--snakefile", help="Snakefile to run (overrides the workflow config).")
+@click.option("-k", "--k8s-namespace", default="default", show_default=True,
+              help="Kubernetes namespace for the jobs.")
+@click.option("--bucket", metavar="URL",
+              help="Object storage for inputs and outputs: s3://NAME[/PREFIX], "
+                   "az://CONTAINER[/PREFIX] or gs://NAME[/PREFIX].")
+@click.option("--s3-bucket", metavar="NAME", help="Same as --bucket s3://NAME (byok8s 2019).")
+@click.option("--executor", type=click.Choice(["local", "kubernetes", "azure-batch"]),
+              help="Where jobs run [default: local without a bucket, kubernetes with one].")
+@click.option("-j", "--jobs", type=int, default=10, show_default=True,
+              help="Jobs (pods) running at once on a cluster.")
+@click.option("--cores", type=int, help="Cores to use locally [default: all].")
+@click.option("--container-image", metavar="IMAGE",
+              help="Image for the job pods (must have byok8s and snakemake).")
+@click.option("--envvars", multiple=True, metavar="NAME",
+              help="Environment variable passed to jobs (repeatable, or comma-separated); "
+                   "values travel in a Kubernetes Secret.")
+@click.option("--s3-endpoint-url", metavar="URL",
+              help="S3-compatible endpoint (MinIO, Ceph, ...) instead of AWS.")
+@click.option("--workdir", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Working directory for the run (local outputs land here).")
+@click.option("-n", "--dry-run", is_flag=True, help="Show what would run; run nothing.")
+@click.option("-F", "--forceall", is_flag=True, help="Rerun every job, even if up to date.")
+@click.option("--keep-going", is_flag=True, help="Go on with independent jobs after a failure.")
+@click.option("--retries", type=int, default=0, show_default=True,
+              help="Times to retry a failed job.")
+@click.option("--use-conda", is_flag=True, help="Run jobs in their rules' conda environments.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show Snakemake's own output and tracebacks.")
+@click.pass_context
+def run(ctx: click.Context, **options: Any) -> None:
+    """Run WORKFLOW_CONFIG with PARAMS (each a JSON/YAML file or a bundled name)."""
+    from byok8s import app, config
+
+    ctx.meta[VERBOSE] = options["verbose"]
+    given = {name: (value, _source(ctx, name)) for name, value in options.items()}
+    cfg = config.resolve(given, config.environ())
+    if cfg.storage is not None:
+        ctx.meta[SECRETS] = cfg.storage.secret_values()
+    app.run(cfg)
+
+
+@cli.command()
+def workflows() -> None:
+    """List the bundled workflows and their example config and params files."""
+    from byok8s import bundled
+
+    for wf in bundled.all_workflows():
+        click.echo(f"{wf.name}\t{wf.description}")
+        for name in wf.configs:
+            click.echo(f"  config  {name}")
+        for name in wf.params:
+            click.echo(f"  params  {name}")
+
+
+def _source(ctx: click.Context, name: str) -> str:
+    from click.core import ParameterSource
+
+    from byok8s.config import CLI, DEFAULT, ENV
+
+    source = ctx.get_parameter_source(name)
+    if source == ParameterSource.COMMANDLINE:
+        return CLI
+    if source == ParameterSource.ENVIRONMENT:
+        return f"{ENV} ({ENV_PREFIX}_{name.upper()})"
+    return DEFAULT
+
+
+def main() -> None:
+    cli(prog_name="byok8s")

@@ -1,0 +1,301 @@
+"""Resolving one run's configuration: files, options, environment, defaults.
+
+Precedence, for every run option: command line > workflow config file >
+environment (BYOK8S_*) > default. `RunConfig.sources` records where each value
+came from, so errors can name it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+from typing import Any
+
+from byok8s import bundled, files, storage
+from byok8s.errors import ConfigError
+
+EXECUTORS = ("local", "kubernetes", "azure-batch")
+REMOTE_EXECUTORS = ("kubernetes", "azure-batch")
+# Keys byok8s itself sets in Snakemake's config; a params file may not set them.
+RESERVED_PARAMS = ("byok8s",)
+
+CLI = "command line"
+ENV = "environment"
+DEFAULT = "default"
+
+# Run options that a workflow config file may also set, with their types.
+RUN_OPTION_TYPES: dict[str, type] = {
+    "bucket": str,
+    "k8s_namespace": str,
+    "executor": str,
+    "jobs": int,
+    "cores": int,
+    "container_image": str,
+    "envvars": list,
+    "s3_endpoint_url": str,
+    "retries": int,
+    "keep_going": bool,
+    "use_conda": bool,
+}
+WORKFLOW_KEY_TYPES: dict[str, type] = {
+    "description": str,
+    "workflow": str,
+    "snakefile": str,
+    "targets": list,
+    "workflow_target": str,  # the original byok8s spelling of one target
+    **RUN_OPTION_TYPES,
+}
+NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+ENVVAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """What to run: the Snakefile, its targets and the params for `config`."""
+
+    snakefile: Path
+    targets: tuple[str, ...]
+    params: Mapping[str, Any]
+    config_file: Path
+    params_file: Path
+    bundled: str | None = None  # name of the bundled workflow, if one is used
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    workflow: Workflow
+    executor: str
+    workdir: Path
+    namespace: str
+    jobs: int
+    cores: int
+    storage: storage.Storage | None
+    container_image: str | None
+    envvars: tuple[str, ...]
+    retries: int = 0
+    dry_run: bool = False
+    forceall: bool = False
+    keep_going: bool = False
+    use_conda: bool = False
+    verbose: bool = False
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def remote(self) -> bool:
+        return self.executor in REMOTE_EXECUTORS
+
+
+def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> RunConfig:
+    """Turn the command's values (each with its source) into a RunConfig."""
+    config_file = files.find(given["workflow_config"][0], "workflow config")
+    wf_config = files.load_mapping(config_file, "workflow config")
+    check_workflow_config(wf_config, config_file)
+    params_file = files.find(given["params"][0], "params file")
+    params = files.load_mapping(params_file, "params file")
+    check_params(params, params_file)
+
+    values, sources = _merge(given, wf_config, config_file)
+    snakefile, bundled_name = _snakefile(values, sources, wf_config, config_file)
+    targets = _targets(wf_config, config_file)
+
+    bucket = values["bucket"]
+    s3_bucket = values.get("s3_bucket")
+    if s3_bucket:
+        if bucket:
+            raise ConfigError(
+                "both --bucket and --s3-bucket were given; pass only one of them"
+            )
+        bucket, sources["bucket"] = f"s3://{s3_bucket}", sources["s3_bucket"]
+
+    executor = values["executor"] or ("kubernetes" if bucket else "local")
+    if not values["executor"]:
+        sources["executor"] = f"{DEFAULT} ({'a bucket was' if bucket else 'no bucket'} given)"
+    if executor not in EXECUTORS:
+        raise ConfigError(
+            f"unknown executor {executor!r} (from {sources['executor']}); "
+            f"use one of {', '.join(EXECUTORS)}"
+        )
+    if executor in REMOTE_EXECUTORS and not bucket:
+        raise ConfigError(
+            f"--executor {executor} needs object storage for inputs and outputs; "
+            "pass --bucket s3://NAME (or az://CONTAINER, gs://NAME) or set BYOK8S_BUCKET"
+        )
+
+    namespace = values["k8s_namespace"]
+    if len(namespace) > 63 or not NAMESPACE_RE.match(namespace):
+        raise ConfigError(
+            f"namespace {namespace!r} (from {sources['k8s_namespace']}) is not a valid "
+            "Kubernetes name; use at most 63 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    envvars = _envvars(values["envvars"], sources["envvars"], env)
+    if values["cores"] is None:
+        values["cores"], sources["cores"] = os.cpu_count() or 1, f"{DEFAULT} (all cores)"
+    for name in ("jobs", "cores"):
+        if values[name] < 1:
+            raise ConfigError(f"{name} must be at least 1, got {values[name]} (from {sources[name]})")
+    if values["retries"] < 0:
+        raise ConfigError(f"retries must be 0 or more, got {values['retries']}")
+
+    backend = None
+    if bucket:
+        backend = storage.resolve(bucket, values["s3_endpoint_url"], env, sources["bucket"])
+
+    return RunConfig(
+        workflow=Workflow(
+            snakefile=snakefile,
+            targets=targets,
+            params=MappingProxyType(dict(params)),
+            config_file=config_file,
+            params_file=params_file,
+            bundled=bundled_name,
+        ),
+        executor=executor,
+        workdir=Path(values["workdir"] or ".").resolve(),
+        namespace=namespace,
+        jobs=values["jobs"],
+        cores=values["cores"],
+        storage=backend,
+        container_image=values["container_image"] or None,
+        envvars=envvars,
+        retries=values["retries"],
+        dry_run=bool(values.get("dry_run")),
+        forceall=bool(values.get("forceall")),
+        keep_going=bool(values["keep_going"]),
+        use_conda=bool(values["use_conda"]),
+        verbose=bool(values.get("verbose")),
+        sources=MappingProxyType(sources),
+    )
+
+
+def check_workflow_config(data: Mapping[str, Any], path: Path) -> None:
+    for key, value in data.items():
+        expected = WORKFLOW_KEY_TYPES.get(key)
+        if expected is None:
+            raise ConfigError(
+                f"workflow config {path}: unknown key {key!r}; "
+                f"allowed keys are {', '.join(sorted(WORKFLOW_KEY_TYPES))}"
+            )
+        if key == "targets" and isinstance(value, str):
+            continue
+        if not _is(value, expected) or (
+            expected is list and not all(isinstance(v, str) for v in value)
+        ):
+            want = "a list of strings" if expected is list else _type_phrase(expected)
+            raise ConfigError(
+                f"workflow config {path}: key {key!r} must be {want}, "
+                f"got {files.type_name(value)}"
+            )
+    if "workflow" in data and "snakefile" in data:
+        raise ConfigError(
+            f"workflow config {path}: give either 'workflow' (a bundled workflow) "
+            "or 'snakefile', not both"
+        )
+
+
+def check_params(params: Mapping[str, Any], path: Path) -> None:
+    for key in RESERVED_PARAMS:
+        if key in params:
+            raise ConfigError(
+                f"params file {path}: key {key!r} is reserved for byok8s; rename it"
+            )
+
+
+def _is(value: Any, expected: type) -> bool:
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _type_phrase(expected: type) -> str:
+    return {str: "a string", int: "an integer", bool: "true or false"}.get(
+        expected, expected.__name__
+    )
+
+
+def _merge(
+    given: Mapping[str, tuple[Any, str]], wf_config: Mapping[str, Any], path: Path
+) -> tuple[dict[str, Any], dict[str, str]]:
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, (value, source) in given.items():
+        if source != CLI and name in wf_config:
+            value, source = wf_config[name], f"workflow config {path}"
+        values[name], sources[name] = value, source
+    return values, sources
+
+
+def _snakefile(
+    values: Mapping[str, Any],
+    sources: dict[str, str],
+    wf_config: Mapping[str, Any],
+    config_file: Path,
+) -> tuple[Path, str | None]:
+    if values.get("snakefile"):
+        path = Path(values["snakefile"]).expanduser().resolve()
+        origin = sources["snakefile"]
+    elif "snakefile" in wf_config:
+        path = (config_file.parent / wf_config["snakefile"]).resolve()
+        origin = f"workflow config {config_file}"
+    elif "workflow" in wf_config:
+        name = wf_config["workflow"]
+        found = bundled.get(name)
+        if found is None:
+            names = ", ".join(w.name for w in bundled.all_workflows())
+            raise ConfigError(
+                f"workflow config {config_file}: unknown bundled workflow {name!r}; "
+                f"use one of {names} (see 'byok8s workflows') or set 'snakefile'"
+            )
+        sources["snakefile"] = f"bundled workflow {name!r}"
+        return found.snakefile, name
+    else:
+        path = Path("Snakefile").resolve()
+        origin = "default (./Snakefile)"
+    if not path.is_file():
+        raise ConfigError(
+            f"Snakefile {path} (from {origin}) not found; pass -s/--snakefile PATH "
+            "or set 'snakefile' or 'workflow' in the workflow config"
+        )
+    sources["snakefile"] = origin
+    return path, None
+
+
+def _targets(wf_config: Mapping[str, Any], config_file: Path) -> tuple[str, ...]:
+    raw = wf_config.get("targets", wf_config.get("workflow_target", []))
+    targets = (raw,) if isinstance(raw, str) else tuple(raw)
+    for target in targets:
+        pure = PurePosixPath(target)
+        if not target.strip() or pure.is_absolute() or ".." in pure.parts:
+            raise ConfigError(
+                f"workflow config {config_file}: target {target!r} must be a rule name "
+                "or a path inside the working directory (no leading '/' or '..')"
+            )
+    return targets
+
+
+def _envvars(raw: Any, source: str, env: Mapping[str, str]) -> tuple[str, ...]:
+    names: list[str] = []
+    for item in raw or ():
+        names.extend(n for n in re.split(r"[,\s]+", item) if n)
+    for name in names:
+        if not ENVVAR_RE.match(name):
+            raise ConfigError(
+                f"--envvars: {name!r} (from {source}) is not a valid environment "
+                "variable name"
+            )
+    missing = [n for n in names if n not in env]
+    if missing:
+        raise ConfigError(
+            f"--envvars names {', '.join(missing)} but "
+            f"{'it is' if len(missing) == 1 else 'they are'} not set; "
+            "export them before running byok8s or drop them from --envvars"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def environ() -> Mapping[str, str]:
+    return os.environ

@@ -1,0 +1,295 @@
+"""The one module that talks to Snakemake (`snakemake.api`).
+
+The call chain follows Snakemake's own CLI (`args_to_api`):
+SnakemakeApi(OutputSettings) -> workflow(...) -> dag(...) -> execute_workflow(...).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from byok8s.config import RunConfig
+from byok8s.errors import Byok8sError, ConfigError, StorageError, WorkflowFailed
+from byok8s.executors import Executor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobRecord:
+    jobid: int
+    rule: str
+    wildcards: Mapping[str, str]
+    outputs: tuple[str, ...] = ()
+    state: str = "running"  # running | done | failed
+
+    def label(self) -> str:
+        wc = ", ".join(f"{k}={v}" for k, v in self.wildcards.items())
+        return f"rule {self.rule}" + (f" ({wc})" if wc else "") + f" [job {self.jobid}]"
+
+
+@dataclass
+class RunResult:
+    planned: int = 0
+    jobs: dict[int, JobRecord] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    logfile: str | None = None
+    error: Byok8sError | None = None
+
+    @property
+    def done(self) -> int:
+        return sum(1 for j in self.jobs.values() if j.state == "done")
+
+    @property
+    def failed(self) -> list[JobRecord]:
+        return [j for j in self.jobs.values() if j.state == "failed"]
+
+    @property
+    def skipped(self) -> int:
+        return max(self.planned - self.done - len(self.failed), 0)
+
+
+class Listener:
+    """What the engine reports while a run goes on (see byok8s.output)."""
+
+    def planned(self, total: int) -> None: ...
+    def job_started(self, job: JobRecord) -> None: ...
+    def job_finished(self, job: JobRecord) -> None: ...
+    def job_failed(self, job: JobRecord, message: str) -> None: ...
+    def message(self, level: int, text: str) -> None: ...
+
+
+class _EventHandler(logging.Handler):
+    """Turns Snakemake's structured log records into Listener calls."""
+
+    def __init__(self, result: RunResult, listener: Listener, formatter: Any) -> None:
+        super().__init__(logging.DEBUG)
+        self.result, self.listener, self.snakemake_formatter = result, listener, formatter
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._handle(record)
+        except Exception:  # never let reporting break the run
+            self.handleError(record)
+
+    def _handle(self, record: logging.LogRecord) -> None:
+        event = str(getattr(record, "event", "") or "")
+        jobs = self.result.jobs
+        if event == "run_info":
+            stats = getattr(record, "stats", {}) or {}
+            self.result.planned = int(stats.get("total", 0))
+            self.listener.planned(self.result.planned)
+        elif event == "job_info":
+            job = JobRecord(
+                jobid=int(record.jobid),  # type: ignore[attr-defined]
+                rule=str(record.rule_name),  # type: ignore[attr-defined]
+                wildcards=dict(getattr(record, "wildcards", {}) or {}),
+                outputs=tuple(str(o) for o in getattr(record, "output", []) or []),
+            )
+            jobs[job.jobid] = job
+            self.listener.job_started(job)
+        elif event == "job_finished":
+            job = jobs.get(int(record.job_id))  # type: ignore[attr-defined]
+            if job is not None:
+                job.state = "done"
+                self.listener.job_finished(job)
+        elif event == "job_error":
+            jobid = int(getattr(record, "jobid", -1))
+            job = jobs.setdefault(
+                jobid, JobRecord(jobid, str(getattr(record, "rule_name", "?")), {})
+            )
+            job.state = "failed"
+            self.listener.job_failed(job, self.snakemake_formatter.format(record))
+        elif not event and record.levelno >= logging.WARNING:
+            self.listener.message(record.levelno, record.getMessage())
+        elif not event and record.levelno == logging.DEBUG:
+            self.listener.message(logging.DEBUG, record.getMessage())
+
+
+def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
+    """Run the workflow; raises Byok8sError subclasses for anything that failed."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.exceptions import WorkflowError
+    from snakemake.logging import DefaultFormatter, logger as snakemake_logger
+    from snakemake.settings import types as st
+
+    _register_own_plugins()
+    result = RunResult()
+    started = time.monotonic()
+    output_settings = st.OutputSettings(
+        dryrun=cfg.dry_run,
+        verbose=cfg.verbose,
+        printshellcmds=cfg.verbose,
+        show_failed_logs=True,
+        nocolor=True,
+    )
+    with SnakemakeApi(output_settings) as api:
+        handler = _EventHandler(result, listener, DefaultFormatter(None, True))
+        _route_logging(snakemake_logger, handler, cfg.verbose)
+        try:
+            workflow_api = api.workflow(
+                resource_settings=st.ResourceSettings(
+                    cores=cfg.cores, nodes=cfg.jobs if cfg.remote else None
+                ),
+                config_settings=st.ConfigSettings(config=dict(cfg.workflow.params)),
+                storage_settings=_storage_settings(cfg, st),
+                storage_provider_settings=_storage_provider_settings(cfg),
+                deployment_settings=st.DeploymentSettings(
+                    deployment_method=(
+                        frozenset({st.DeploymentMethod.CONDA}) if cfg.use_conda else frozenset()
+                    )
+                ),
+                snakefile=cfg.workflow.snakefile,
+                workdir=cfg.workdir,
+            )
+            dag_api = workflow_api.dag(
+                st.DAGSettings(targets=frozenset(cfg.workflow.targets), forceall=cfg.forceall)
+            )
+            dag_api.execute_workflow(
+                executor=executor.plugin,
+                pseudo_executor="dryrun" if cfg.dry_run else None,
+                executor_settings=_executor_settings(executor, cfg),
+                execution_settings=st.ExecutionSettings(
+                    keep_going=cfg.keep_going, retries=cfg.retries, latency_wait=5
+                ),
+                remote_execution_settings=st.RemoteExecutionSettings(
+                    envvars=list(cfg.envvars) + list(_job_envvars(cfg)),
+                    **({"container_image": cfg.container_image} if cfg.container_image else {}),
+                ),
+            )
+        except (Byok8sError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            error = _translate(exc, cfg, WorkflowError)
+            if isinstance(error, ConfigError):
+                raise error from exc
+            log.debug("Snakemake raised", exc_info=True)
+            result.error = error
+        finally:
+            result.seconds = time.monotonic() - started
+            if "workflow_api" in locals():
+                result.outputs = _final_outputs(workflow_api, cfg)
+            logfiles = api.logger_manager.get_logfile()
+            result.logfile = logfiles[0] if logfiles else None
+    return result
+
+
+OWN_PLUGINS = ("snakemake_storage_plugin_byok8s_azure",)
+
+
+def _register_own_plugins() -> None:
+    """Register byok8s's own plugins by module, so they are found even in an
+    editable install (Snakemake's discovery only scans plain sys.path entries)."""
+    import importlib
+
+    from snakemake_interface_storage_plugins.registry import StoragePluginRegistry
+
+    registry = StoragePluginRegistry()
+    for name in OWN_PLUGINS:
+        registry.register_plugin(name, importlib.import_module(name))
+
+
+def _route_logging(snakemake_logger: logging.Logger, handler: logging.Handler, verbose: bool) -> None:
+    """Our handler gets every record; Snakemake's own console output only with --verbose."""
+    if not verbose:
+        for existing in list(snakemake_logger.handlers):
+            if existing.name == "DefaultStreamHandler":
+                snakemake_logger.removeHandler(existing)
+    snakemake_logger.addHandler(handler)
+
+
+def _storage_settings(cfg: RunConfig, st: Any) -> Any:
+    if cfg.storage is None:
+        return st.StorageSettings()
+    return st.StorageSettings(
+        default_storage_provider=cfg.storage.provider,
+        default_storage_prefix=str(cfg.storage.url),
+        shared_fs_usage=frozenset() if cfg.remote else st.SharedFSUsage.all(),
+    )
+
+
+def _storage_provider_settings(cfg: RunConfig) -> dict[str, Any]:
+    if cfg.storage is None:
+        return {}
+    from snakemake_interface_common.plugin_registry.plugin import TaggedSettings
+    from snakemake_interface_storage_plugins.registry import StoragePluginRegistry
+
+    plugin = StoragePluginRegistry().get_plugin(cfg.storage.provider)
+    tagged = TaggedSettings()
+    tagged.register_settings(plugin.settings_cls(**cfg.storage.plugin_settings()))
+    return {cfg.storage.provider: tagged}
+
+
+def _executor_settings(executor: Executor, cfg: RunConfig) -> Any:
+    kwargs = executor.settings(cfg)
+    if kwargs is None:
+        return None
+    from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
+
+    plugin = ExecutorPluginRegistry().get_plugin(executor.plugin)
+    return plugin.settings_cls(**kwargs)
+
+
+def _job_envvars(cfg: RunConfig) -> Iterator[str]:
+    """Names of extra variables jobs need (e.g. Azure AD), exported for Snakemake."""
+    import os
+
+    if cfg.storage is None:
+        return
+    for name, value in cfg.storage.job_envvars().items():
+        os.environ.setdefault(name, value)
+        yield name
+
+
+def _final_outputs(workflow_api: Any, cfg: RunConfig) -> list[str]:
+    """Where the run's final results are: the targets' files, as paths or URLs."""
+    try:
+        dag = workflow_api._workflow.dag  # no public API exposes the target jobs
+        files: list[str] = []
+        for job in dag.targetjobs:
+            for f in job.output or job.input:
+                files.append(_location(f, cfg))
+        return sorted(dict.fromkeys(files))
+    except Exception:  # reporting only; never fail a run over it
+        log.debug("could not list the final outputs", exc_info=True)
+        return []
+
+
+def _location(iofile: Any, cfg: RunConfig) -> str:
+    if cfg.storage is not None and getattr(iofile, "is_storage", False):
+        return str(iofile.storage_object.query)
+    path = Path(str(iofile))
+    return str(path if path.is_absolute() else cfg.workdir / path)
+
+
+def _translate(exc: Exception, cfg: RunConfig, workflow_error: type[Exception]) -> Byok8sError:
+    from snakemake.exceptions import MissingRuleException, RuleException
+
+    text = _first_line(exc)
+    if isinstance(exc, MissingRuleException) or "Target rules may not contain" in text:
+        return ConfigError(
+            f"workflow config {cfg.workflow.config_file}: target not found: {text}; "
+            "name a rule or output file of the Snakefile"
+        )
+    if "MissingInputException" in type(exc).__name__ or "Missing input files" in text:
+        return WorkflowFailed(f"missing input: {text}; create it or fix the workflow")
+    if "storage" in text.lower() and cfg.storage is not None:
+        return StorageError(f"storage {cfg.storage.url}: {text}")
+    if isinstance(exc, (workflow_error, RuleException)):
+        return WorkflowFailed(f"Snakemake rejected the workflow: {text}")
+    return WorkflowFailed(f"{type(exc).__name__}: {text}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines[:3]) if lines else text
+
+
+ListenerFactory = Callable[[RunConfig], Listener]

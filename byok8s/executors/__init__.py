@@ -1,0 +1,22 @@
+"""Where jobs run: executor backends chosen by `--executor`."""
+
+from __future__ import annotations
+
+from byok8s.executors.base import Executor
+
+
+def get(name: str) -> Executor:
+    if name == "kubernetes":
+        from byok8s.executors.kubernetes import KubernetesExecutor
+
+        return KubernetesExecutor()
+    if name == "azure-batch":
+        from byok8s.executors.azure_batch import AzureBatchExecutor
+
+        return AzureBatchExecutor()
+    from byok8s.executors.local import LocalExecutor
+
+    return LocalExecutor()
+
+
+__all__ = ["Executor", "get"]

@@ -1,0 +1,22 @@
+"""What an executor backend tells the engine."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from byok8s.config import RunConfig
+
+
+class Executor:
+    plugin: str = "local"  # the Snakemake executor plugin's name
+
+    def preflight(self, cfg: RunConfig) -> None:
+        """Raise a Byok8sError if the run cannot start (checked before anything runs)."""
+
+    def settings(self, cfg: RunConfig) -> dict[str, Any] | None:
+        """Keyword arguments for the plugin's own ExecutorSettings, or None."""
+        return None
+
+    def describe(self, cfg: RunConfig) -> str:
+        return f"this machine ({cfg.cores} cores)"

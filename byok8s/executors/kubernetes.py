@@ -1,0 +1,78 @@
+"""Jobs run as pods on the user's Kubernetes cluster."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from byok8s.errors import ClusterError
+from byok8s.executors.base import Executor
+
+if TYPE_CHECKING:
+    from byok8s.config import RunConfig
+
+TIMEOUT = (3, 10)  # connect, read seconds for preflight calls
+
+
+class KubernetesExecutor(Executor):
+    plugin = "kubernetes"
+
+    def preflight(self, cfg: RunConfig) -> None:
+        api, host = core_api()
+        _check_namespace(api, host, cfg.namespace)
+
+    def settings(self, cfg: RunConfig) -> dict[str, Any]:
+        return {"namespace": cfg.namespace}
+
+    def describe(self, cfg: RunConfig) -> str:
+        return f"Kubernetes namespace {cfg.namespace!r}"
+
+
+def core_api() -> tuple[Any, str]:
+    """A CoreV1Api for the current kubeconfig context, or a ClusterError."""
+    import kubernetes
+
+    config = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_kube_config(client_configuration=config)
+    except (kubernetes.config.ConfigException, OSError) as exc:
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            kubernetes.config.load_incluster_config(client_configuration=config)
+        else:
+            where = os.environ.get("KUBECONFIG") or "~/.kube/config"
+            raise ClusterError(
+                f"no usable kubeconfig at {where} ({_short(exc)}); point KUBECONFIG at "
+                "your cluster's config (e.g. 'az aks get-credentials', 'minikube start')"
+            ) from exc
+    config.retries = 0
+    return kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(config)), config.host
+
+
+def _check_namespace(api: Any, host: str, namespace: str) -> None:
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        api.read_namespace(namespace, _request_timeout=TIMEOUT)
+    except ApiException as exc:
+        if exc.status == 404:
+            raise ClusterError(
+                f"namespace {namespace!r} does not exist on {host}; create it with "
+                f"'kubectl create namespace {namespace}' or pass -k/--k8s-namespace"
+            ) from exc
+        if exc.status in (401, 403):
+            raise ClusterError(
+                f"the cluster at {host} refused access to namespace {namespace!r} "
+                f"(HTTP {exc.status}); check the kubeconfig user's credentials and RBAC"
+            ) from exc
+        raise ClusterError(f"the cluster at {host} answered HTTP {exc.status}: {exc.reason}") from exc
+    except (HTTPError, OSError) as exc:
+        raise ClusterError(
+            f"cannot reach the Kubernetes API at {host} ({_short(exc)}); check that the "
+            "cluster is running and the kubeconfig context is right"
+        ) from exc
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text if len(text) < 160 else text[:157] + "..."

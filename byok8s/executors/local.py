@@ -1,0 +1,7 @@
+"""Jobs run as processes on this machine."""
+
+from byok8s.executors.base import Executor
+
+
+class LocalExecutor(Executor):
+    plugin = "local"

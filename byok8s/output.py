@@ -1,0 +1,182 @@
+"""Everything byok8s shows: logs and progress on stderr, results on stdout.
+
+Secret values (keys, SAS tokens) are redacted from every line shown here.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from byok8s.engine import JobRecord, Listener, RunResult
+
+if TYPE_CHECKING:
+    from byok8s.config import RunConfig
+
+REDACTED = "***"
+
+
+class Redactor:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+
+class _RedactingFilter(logging.Filter):
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def setup_logging(verbose: bool, redact: Redactor | None = None) -> None:
+    """byok8s's own log records go to stderr (DEBUG with --verbose)."""
+    root = logging.getLogger("byok8s")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("byok8s: %(message)s"))
+    if redact is not None:
+        handler.addFilter(_RedactingFilter(redact))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+
+
+def stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class ConsoleListener(Listener):
+    """Shows a run as it goes: a progress bar on a terminal, one line a job otherwise."""
+
+    def __init__(self, redact: Redactor, verbose: bool, plan: list[str] | None = None) -> None:
+        self.redact, self.verbose = redact, verbose
+        self.plan = plan or []
+        self.console = stderr_console()
+        self.progress: Any = None
+        self.task: Any = None
+        self.total = 0
+        self.finished = 0
+
+    def __enter__(self) -> ConsoleListener:
+        if self.console.is_terminal and not self.verbose:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+            from rich.progress import TimeElapsedColumn
+
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("jobs", total=None)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def _print(self, text: str, style: str = "") -> None:
+        self.console.print(self.redact(text), style=style or None, markup=False)
+
+    def planned(self, total: int) -> None:
+        # The plan is shown once Snakemake accepted the workflow and targets.
+        for line in self.plan:
+            self._print(line)
+        self.plan = []
+        self.total = total
+        if self.progress is not None:
+            self.progress.update(self.task, total=total)
+        elif total:
+            self._print(f"{total} job{'s' if total != 1 else ''} to run")
+
+    def job_started(self, job: JobRecord) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, description=f"{job.rule}")
+        elif self.verbose:
+            self._print(f"started  {job.label()}")
+
+    def job_finished(self, job: JobRecord) -> None:
+        self.finished += 1
+        if self.progress is not None:
+            self.progress.update(self.task, advance=1)
+        self._print(f"done     {job.label()}  ({self.finished}/{self.total})", "green")
+
+    def job_failed(self, job: JobRecord, message: str) -> None:
+        self._print(f"FAILED   {job.label()}", "bold red")
+        if message:
+            self._print(message.strip())
+
+    def message(self, level: int, text: str) -> None:
+        if level == logging.DEBUG and not self.verbose:
+            return
+        style = "red" if level >= logging.ERROR else "yellow" if level >= logging.WARNING else ""
+        self._print(text, style)
+
+
+def plan_lines(cfg: RunConfig, executor_text: str) -> list[str]:
+    """One short block for stderr: what will run where."""
+    wf = cfg.workflow
+    snakefile = f"bundled workflow {wf.bundled!r}" if wf.bundled else str(wf.snakefile)
+    lines = [
+        f"workflow  {wf.config_file.name} ({snakefile})",
+        f"params    {wf.params_file}",
+        f"targets   {', '.join(wf.targets) or '(first rule)'}",
+        f"jobs on   {executor_text}",
+        f"storage   {cfg.storage.describe() if cfg.storage else f'local files in {cfg.workdir}'}",
+    ]
+    if cfg.dry_run:
+        lines.append("dry run   nothing will be executed")
+    return lines
+
+
+def summary_lines(result: RunResult, cfg: RunConfig) -> list[str]:
+    verb = "would run" if cfg.dry_run else "ran"
+    status = "FAILED" if result.error else ("dry run" if cfg.dry_run else "OK")
+    lines = [f"byok8s: {status} in {result.seconds:.1f} s"]
+    if result.planned == 0 and not result.error:
+        lines.append("jobs: none needed, outputs are up to date")
+    elif cfg.dry_run:
+        lines.append(f"jobs: {verb} {result.planned}")
+    else:
+        lines.append(
+            f"jobs: {result.done} run, {len(result.failed)} failed, "
+            f"{result.skipped} skipped (of {result.planned})"
+        )
+    for job in result.failed:
+        lines.append(f"failed: {job.label()}")
+    if result.outputs and not result.error and not cfg.dry_run:
+        lines.append("outputs:")
+        lines += [f"  {o}" for o in result.outputs]
+    if result.logfile:
+        lines.append(f"log: {result.logfile}")
+    return lines
+
+
+def print_summary(result: RunResult, cfg: RunConfig, redact: Redactor) -> None:
+    for line in summary_lines(result, cfg):
+        print(redact(line), file=sys.stdout)
+    sys.stdout.flush()
+
+
+def print_error(message: str, redact: Redactor, details: str = "") -> None:
+    print(f"byok8s: error: {redact(message)}", file=sys.stderr)
+    if details:
+        print(redact(details.rstrip()), file=sys.stderr)
+    sys.stderr.flush()

@@ -1,0 +1,235 @@
+"""Azure Blob Storage, with a SAS token, an account key or Azure AD.
+
+The credential forms follow the ones users already have:
+  AZ_BLOB_ACCOUNT_URL=https://ACCOUNT.blob.core.windows.net?<SAS>      (SAS in URL)
+  AZ_BLOB_ACCOUNT_URL=https://ACCOUNT.blob.core.windows.net + AZ_BLOB_CREDENTIAL=<SAS or key>
+  AZ_BLOB_ACCOUNT_URL + AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET (Azure AD)
+Jobs use byok8s's storage plugin `byok8s-azure`, which builds its client
+with `blob_service_client` below (the upstream azure plugin only knows Azure AD).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
+
+from byok8s.errors import StorageError
+from byok8s.storage.base import BucketUrl, Storage
+
+NAME_RE = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
+AAD_VARS = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET")
+WORKLOAD_VARS = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE")
+SAS = "SAS token"
+KEY = "account key"
+AAD = "Azure AD"
+
+
+def is_sas(text: str) -> bool:
+    return "sig=" in text
+
+
+def account_name(account_url: str) -> str:
+    """ACCOUNT of https://ACCOUNT.blob.core.windows.net or http://host:port/ACCOUNT."""
+    parts = urlsplit(account_url)
+    host = parts.hostname or ""
+    path_style = host == "localhost"
+    try:
+        ipaddress.ip_address(host)
+        path_style = True
+    except ValueError:
+        pass
+    if path_style:
+        return parts.path.strip("/").split("/")[0]
+    return host.split(".")[0]
+
+
+def blob_service_client(account_url: str, credential: str | None) -> Any:
+    """A BlobServiceClient from an account URL and a SAS, a key or nothing (AD)."""
+    from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
+    from azure.storage.blob import BlobServiceClient
+
+    cred: Any
+    if credential is None:
+        from azure.identity import (
+            AzureCliCredential,
+            ChainedTokenCredential,
+            EnvironmentCredential,
+            ManagedIdentityCredential,
+            WorkloadIdentityCredential,
+        )
+        import os
+
+        chain: list[Any] = [EnvironmentCredential()]
+        if os.environ.get("AZURE_FEDERATED_TOKEN_FILE"):
+            chain.append(WorkloadIdentityCredential())
+        chain += [ManagedIdentityCredential(), AzureCliCredential()]
+        cred = ChainedTokenCredential(*chain)
+    elif is_sas(credential):
+        cred = AzureSasCredential(credential.lstrip("?"))
+    else:
+        cred = AzureNamedKeyCredential(account_name(account_url), credential)
+    return BlobServiceClient(account_url, credential=cred, connection_timeout=5)
+
+
+@dataclass(frozen=True)
+class AzureStorage(Storage):
+    url: BucketUrl
+    account_url: str  # without any query: never secret
+    credential: str | None = field(default=None, repr=False)  # SAS or key; None = AD
+    credential_kind: str = AAD
+    credential_source: str = ""
+    provider: ClassVar[str] = "byok8s-azure"
+
+    @staticmethod
+    def name_problem(name: str) -> str | None:
+        if not NAME_RE.match(name):
+            return (
+                f"{name!r} is not a valid Azure container name; use 3-63 lowercase "
+                "letters, digits and single '-', starting and ending with a letter or digit"
+            )
+        return None
+
+    @classmethod
+    def resolve(
+        cls, url: BucketUrl, env: Mapping[str, str], endpoint_url: str | None = None
+    ) -> AzureStorage:
+        raw = env.get("AZ_BLOB_ACCOUNT_URL", "")
+        if not raw:
+            raise StorageError(
+                f"no Azure storage account for {url}; set AZ_BLOB_ACCOUNT_URL="
+                "https://ACCOUNT.blob.core.windows.net (with a SAS after '?', or set "
+                "AZ_BLOB_CREDENTIAL to a SAS token or account key)"
+            )
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise StorageError(
+                "AZ_BLOB_ACCOUNT_URL is not an http(s) URL; set it to "
+                "https://ACCOUNT.blob.core.windows.net"
+            )
+        account_url = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+        given = env.get("AZ_BLOB_CREDENTIAL", "").strip()
+        if parts.query:
+            if not is_sas(parts.query):
+                raise StorageError(
+                    "AZ_BLOB_ACCOUNT_URL has a query that is not a SAS token (no 'sig='); "
+                    "put only a SAS after '?', or none"
+                )
+            credential, kind, source = parts.query, SAS, "SAS in AZ_BLOB_ACCOUNT_URL"
+        elif given:
+            if is_sas(given):
+                credential, kind = given.lstrip("?"), SAS
+            else:
+                _check_key(given)
+                credential, kind = given, KEY
+            source = f"{kind} in AZ_BLOB_CREDENTIAL"
+        elif all(env.get(v) for v in AAD_VARS) or all(env.get(v) for v in WORKLOAD_VARS):
+            credential, kind, source = None, AAD, "Azure AD (AZURE_CLIENT_ID)"
+        else:
+            raise StorageError(
+                f"no Azure credentials for {url}; set AZ_BLOB_CREDENTIAL to a SAS token "
+                "or account key, put a SAS in AZ_BLOB_ACCOUNT_URL, or set "
+                "AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET"
+            )
+        if kind == KEY and not account_name(account_url):
+            raise StorageError(
+                "cannot tell the storage account from AZ_BLOB_ACCOUNT_URL for the account "
+                "key; use https://ACCOUNT.blob.core.windows.net"
+            )
+        return cls(
+            url=url,
+            account_url=account_url,
+            credential=credential,
+            credential_kind=kind,
+            credential_source=source,
+        )
+
+    def plugin_settings(self) -> dict[str, Any]:
+        return {"account_url": self.account_url, "credential": self.credential}
+
+    def job_envvars(self) -> dict[str, str]:
+        if self.credential_kind != AAD:
+            return {}
+        import os
+
+        names = AAD_VARS + WORKLOAD_VARS
+        return {n: os.environ[n] for n in names if os.environ.get(n)}
+
+    def secret_values(self) -> tuple[str, ...]:
+        if not self.credential:
+            return ()
+        values = [self.credential]
+        # The signature alone is what makes a SAS secret; redact it wherever it shows.
+        values += re.findall(r"sig=([^&]+)", self.credential)
+        return tuple(values)
+
+    @cached_property
+    def container(self) -> Any:
+        return blob_service_client(self.account_url, self.credential).get_container_client(
+            self.url.name
+        )
+
+    def put(self, relative: str, data: bytes) -> None:
+        with self.errors("write", relative):
+            self.container.upload_blob(self.url.key(relative), data, overwrite=True)
+
+    def get(self, relative: str) -> bytes:
+        with self.errors("read", relative):
+            return bytes(self.container.download_blob(self.url.key(relative)).readall())
+
+    def delete(self, relative: str) -> None:
+        with self.errors("delete", relative):
+            self.container.delete_blob(self.url.key(relative))
+
+    def list(self, relative_prefix: str = "") -> dict[str, int]:
+        prefix = self.url.list_prefix(relative_prefix)
+        with self.errors("list", relative_prefix):
+            return {
+                self.url.relative(b.name): b.size
+                for b in self.container.list_blobs(name_starts_with=prefix or None)
+            }
+
+    def check(self) -> None:
+        with self.errors("reach", ""):
+            self.container.get_container_properties()
+
+
+    def explain(self, exc: BaseException) -> str | None:
+        from azure.core.exceptions import AzureError, HttpResponseError
+
+        if not isinstance(exc, AzureError):
+            return None
+        code = getattr(exc, "error_code", None) or ""
+        status = exc.status_code if isinstance(exc, HttpResponseError) else None
+        if code == "ContainerNotFound":
+            return (
+                f"container {self.url.name!r} does not exist in {self.account_url}; "
+                "create it first"
+            )
+        if status == 403 or code in ("AuthenticationFailed", "AuthorizationFailure"):
+            return (
+                f"access denied by {self.account_url}; check the {self.credential_source} "
+                "(expired SAS or wrong key?)"
+            )
+        if code == "BlobNotFound":
+            return "no such blob"
+        if status is None:
+            return f"cannot connect to {self.account_url}; check AZ_BLOB_ACCOUNT_URL"
+        return f"{code or status}"
+
+def _check_key(key: str) -> None:
+    try:
+        ok = len(base64.b64decode(key, validate=True)) >= 32
+    except (binascii.Error, ValueError):
+        ok = False
+    if not ok:
+        raise StorageError(
+            "AZ_BLOB_CREDENTIAL is neither a SAS token (with 'sig=') nor a base64 "
+            "account key; copy it again from the portal or 'az storage account keys list'"
+        )

@@ -1,0 +1,103 @@
+"""Google Cloud Storage through google-cloud-storage (the gcs plugin's client)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+from byok8s.errors import StorageError
+from byok8s.storage.base import BucketUrl, Storage
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+ADC = Path("~/.config/gcloud/application_default_credentials.json")
+PROJECT_VARS = ("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
+
+
+@dataclass(frozen=True)
+class GcsStorage(Storage):
+    url: BucketUrl
+    project: str
+    credentials_file: str | None = None
+    credential_source: str = ""
+    provider: ClassVar[str] = "gcs"
+
+    @staticmethod
+    def name_problem(name: str) -> str | None:
+        if not NAME_RE.match(name) or name.startswith("goog"):
+            return (
+                f"{name!r} is not a valid GCS bucket name; use 3-63 lowercase letters, "
+                "digits, '-', '_' and '.', starting and ending with a letter or digit"
+            )
+        return None
+
+    @classmethod
+    def resolve(
+        cls, url: BucketUrl, env: Mapping[str, str], endpoint_url: str | None = None
+    ) -> GcsStorage:
+        project = next((env[v] for v in PROJECT_VARS if env.get(v)), "")
+        if not project:
+            raise StorageError(
+                f"no Google Cloud project for {url}; set GOOGLE_CLOUD_PROJECT"
+            )
+        creds = env.get("GOOGLE_APPLICATION_CREDENTIALS")
+        if creds:
+            if not Path(creds).is_file():
+                raise StorageError(
+                    f"GOOGLE_APPLICATION_CREDENTIALS points to {creds}, which is not a file; "
+                    "fix the path to your service-account key"
+                )
+            source = "GOOGLE_APPLICATION_CREDENTIALS"
+        elif ADC.expanduser().is_file():
+            creds, source = None, "gcloud application-default credentials"
+        else:
+            raise StorageError(
+                f"no Google Cloud credentials for {url}; set GOOGLE_APPLICATION_CREDENTIALS "
+                "to a service-account key file or run 'gcloud auth application-default login'"
+            )
+        return cls(url=url, project=project, credentials_file=creds, credential_source=source)
+
+    def plugin_settings(self) -> dict[str, Any]:
+        return {"project": self.project}
+
+    @cached_property
+    def bucket(self) -> Any:
+        from google.cloud import storage as gcs
+
+        return gcs.Client(project=self.project).bucket(self.url.name)
+
+    def put(self, relative: str, data: bytes) -> None:
+        with self.errors("write", relative):
+            self.bucket.blob(self.url.key(relative)).upload_from_string(data)
+
+    def get(self, relative: str) -> bytes:
+        with self.errors("read", relative):
+            return bytes(self.bucket.blob(self.url.key(relative)).download_as_bytes())
+
+    def delete(self, relative: str) -> None:
+        with self.errors("delete", relative):
+            self.bucket.blob(self.url.key(relative)).delete()
+
+    def list(self, relative_prefix: str = "") -> dict[str, int]:
+        prefix = self.url.list_prefix(relative_prefix)
+        with self.errors("list", relative_prefix):
+            return {
+                self.url.relative(b.name): b.size
+                for b in self.bucket.list_blobs(prefix=prefix or None)
+            }
+
+    def check(self) -> None:
+        with self.errors("reach", ""):
+            if not self.bucket.exists():
+                raise StorageError(f"bucket {self.url.name!r} does not exist; create it first")
+
+    def explain(self, exc: BaseException) -> str | None:
+        from google.api_core.exceptions import GoogleAPIError
+        from google.auth.exceptions import GoogleAuthError
+
+        if not isinstance(exc, (GoogleAPIError, GoogleAuthError)):
+            return None
+        return f"{type(exc).__name__}: {exc}"
