@@ -45,13 +45,12 @@ class DefaultRunGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:  # a bug: still one line, traceback with --verbose
-            err = Byok8sError(
-                f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose and "
-                "report it)"
+            internal = Byok8sError(
+                f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose and report it)"
             )
-            err.exit_code = ExitCode.INTERNAL
-            err.__cause__ = exc
-            _fail(ctx, err)
+            internal.exit_code = ExitCode.INTERNAL
+            internal.__cause__ = exc
+            _fail(ctx, internal)
         finally:
             signal.signal(signal.SIGTERM, previous)
 
@@ -75,7 +74,7 @@ def _fail(ctx: click.Context, err: Byok8sError) -> None:
     sys.exit(int(err.exit_code))
 
 
-@click.group(cls=DefaultRunGroup, context_settings={"auto_envvar_prefix": ENV_PREFIX})
+@click.group(cls=DefaultRunGroup)
 @click.version_option(__version__, prog_name="byok8s")
 def cli() -> None:
     """Run a Snakemake workflow as one command, on this machine or on your own
@@ -92,34 +91,66 @@ def cli() -> None:
 @click.argument("workflow_config")
 @click.argument("params")
 @click.option("-s", "--snakefile", help="Snakefile to run (overrides the workflow config).")
-@click.option("-k", "--k8s-namespace", default="default", show_default=True,
-              help="Kubernetes namespace for the jobs.")
-@click.option("--bucket", metavar="URL",
-              help="Object storage for inputs and outputs: s3://NAME[/PREFIX], "
-                   "az://CONTAINER[/PREFIX] or gs://NAME[/PREFIX].")
+@click.option(
+    "-k",
+    "--k8s-namespace",
+    default="default",
+    show_default=True,
+    help="Kubernetes namespace for the jobs.",
+)
+@click.option(
+    "--bucket",
+    metavar="URL",
+    help="Object storage for inputs and outputs: s3://NAME[/PREFIX], "
+    "az://CONTAINER[/PREFIX] or gs://NAME[/PREFIX].",
+)
 @click.option("--s3-bucket", metavar="NAME", help="Same as --bucket s3://NAME (byok8s 2019).")
-@click.option("--executor", type=click.Choice(["local", "kubernetes", "azure-batch"]),
-              help="Where jobs run [default: local without a bucket, kubernetes with one].")
-@click.option("-j", "--jobs", type=int, default=10, show_default=True,
-              help="Jobs (pods) running at once on a cluster.")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "kubernetes", "azure-batch"]),
+    help="Where jobs run [default: local without a bucket, kubernetes with one].",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Jobs (pods) running at once on a cluster.",
+)
 @click.option("--cores", type=int, help="Cores to use locally [default: all].")
-@click.option("--container-image", metavar="IMAGE",
-              help="Image for the job pods (must have byok8s and snakemake).")
-@click.option("--envvars", multiple=True, metavar="NAME",
-              help="Environment variable passed to jobs (repeatable, or comma-separated); "
-                   "values travel in a Kubernetes Secret.")
-@click.option("--s3-endpoint-url", metavar="URL",
-              help="S3-compatible endpoint (MinIO, Ceph, ...) instead of AWS.")
-@click.option("--workdir", type=click.Path(file_okay=False), default=".", show_default=True,
-              help="Working directory for the run (local outputs land here).")
+@click.option(
+    "--container-image",
+    metavar="IMAGE",
+    help="Image for the job pods (must have byok8s and snakemake).",
+)
+@click.option(
+    "--envvars",
+    multiple=True,
+    metavar="NAME",
+    help="Environment variable passed to jobs (repeatable, or comma-separated); "
+    "values travel in a Kubernetes Secret.",
+)
+@click.option(
+    "--s3-endpoint-url",
+    metavar="URL",
+    help="S3-compatible endpoint (MinIO, Ceph, ...) instead of AWS.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Working directory for the run (local outputs land here).",
+)
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would run; run nothing.")
 @click.option("-F", "--forceall", is_flag=True, help="Rerun every job, even if up to date.")
 @click.option("--keep-going", is_flag=True, help="Go on with independent jobs after a failure.")
-@click.option("--retries", type=int, default=0, show_default=True,
-              help="Times to retry a failed job.")
+@click.option(
+    "--retries", type=int, default=0, show_default=True, help="Times to retry a failed job."
+)
 @click.option("--use-conda", is_flag=True, help="Run jobs in their rules' conda environments.")
-@click.option("-v", "--verbose", is_flag=True,
-              help="Show Snakemake's own output and tracebacks.")
+@click.option("-v", "--verbose", is_flag=True, help="Show Snakemake's own output and tracebacks.")
 @click.pass_context
 def run(ctx: click.Context, **options: Any) -> None:
     """Run WORKFLOW_CONFIG with PARAMS (each a JSON/YAML file or a bundled name)."""
@@ -131,6 +162,12 @@ def run(ctx: click.Context, **options: Any) -> None:
     if cfg.storage is not None:
         ctx.meta[SECRETS] = cfg.storage.secret_values()
     app.run(cfg)
+
+
+for _param in run.params:
+    if isinstance(_param, click.Option):
+        # BYOK8S_<OPTION>, without the subcommand name click would insert.
+        _param.envvar = f"{ENV_PREFIX}_{(_param.name or '').upper()}"
 
 
 @cli.command()

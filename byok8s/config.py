@@ -106,9 +106,7 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
     s3_bucket = values.get("s3_bucket")
     if s3_bucket:
         if bucket:
-            raise ConfigError(
-                "both --bucket and --s3-bucket were given; pass only one of them"
-            )
+            raise ConfigError("both --bucket and --s3-bucket were given; pass only one of them")
         bucket, sources["bucket"] = f"s3://{s3_bucket}", sources["s3_bucket"]
 
     executor = values["executor"] or ("kubernetes" if bucket else "local")
@@ -137,7 +135,9 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
         values["cores"], sources["cores"] = os.cpu_count() or 1, f"{DEFAULT} (all cores)"
     for name in ("jobs", "cores"):
         if values[name] < 1:
-            raise ConfigError(f"{name} must be at least 1, got {values[name]} (from {sources[name]})")
+            raise ConfigError(
+                f"{name} must be at least 1, got {values[name]} (from {sources[name]})"
+            )
     if values["retries"] < 0:
         raise ConfigError(f"retries must be 0 or more, got {values['retries']}")
 
@@ -187,8 +187,7 @@ def check_workflow_config(data: Mapping[str, Any], path: Path) -> None:
         ):
             want = "a list of strings" if expected is list else _type_phrase(expected)
             raise ConfigError(
-                f"workflow config {path}: key {key!r} must be {want}, "
-                f"got {files.type_name(value)}"
+                f"workflow config {path}: key {key!r} must be {want}, got {files.type_name(value)}"
             )
     if "workflow" in data and "snakefile" in data:
         raise ConfigError(
@@ -200,9 +199,7 @@ def check_workflow_config(data: Mapping[str, Any], path: Path) -> None:
 def check_params(params: Mapping[str, Any], path: Path) -> None:
     for key in RESERVED_PARAMS:
         if key in params:
-            raise ConfigError(
-                f"params file {path}: key {key!r} is reserved for byok8s; rename it"
-            )
+            raise ConfigError(f"params file {path}: key {key!r} is reserved for byok8s; rename it")
 
 
 def _is(value: Any, expected: type) -> bool:
@@ -284,8 +281,7 @@ def _envvars(raw: Any, source: str, env: Mapping[str, str]) -> tuple[str, ...]:
     for name in names:
         if not ENVVAR_RE.match(name):
             raise ConfigError(
-                f"--envvars: {name!r} (from {source}) is not a valid environment "
-                "variable name"
+                f"--envvars: {name!r} (from {source}) is not a valid environment variable name"
             )
     missing = [n for n in names if n not in env]
     if missing:

@@ -95,10 +95,10 @@ class _EventHandler(logging.Handler):
             jobs[job.jobid] = job
             self.listener.job_started(job)
         elif event == "job_finished":
-            job = jobs.get(int(record.job_id))  # type: ignore[attr-defined]
-            if job is not None:
-                job.state = "done"
-                self.listener.job_finished(job)
+            finished = jobs.get(int(record.job_id))  # type: ignore[attr-defined]
+            if finished is not None:
+                finished.state = "done"
+                self.listener.job_finished(finished)
         elif event == "job_error":
             jobid = int(getattr(record, "jobid", -1))
             job = jobs.setdefault(
@@ -116,7 +116,8 @@ def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
     """Run the workflow; raises Byok8sError subclasses for anything that failed."""
     from snakemake.api import SnakemakeApi
     from snakemake.exceptions import WorkflowError
-    from snakemake.logging import DefaultFormatter, logger as snakemake_logger
+    from snakemake.logging import DefaultFormatter
+    from snakemake.logging import logger as snakemake_logger
     from snakemake.settings import types as st
 
     _register_own_plugins()
@@ -195,7 +196,9 @@ def _register_own_plugins() -> None:
         registry.register_plugin(name, importlib.import_module(name))
 
 
-def _route_logging(snakemake_logger: logging.Logger, handler: logging.Handler, verbose: bool) -> None:
+def _route_logging(
+    snakemake_logger: logging.Logger, handler: logging.Handler, verbose: bool
+) -> None:
     """Our handler gets every record; Snakemake's own console output only with --verbose."""
     if not verbose:
         for existing in list(snakemake_logger.handlers):

@@ -73,8 +73,13 @@ class ConsoleListener(Listener):
 
     def __enter__(self) -> ConsoleListener:
         if self.console.is_terminal and not self.verbose:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-            from rich.progress import TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self.progress = Progress(
                 TextColumn("[bold]{task.description}"),

@@ -33,15 +33,16 @@ def core_api() -> tuple[Any, str]:
     import kubernetes
 
     config = kubernetes.client.Configuration()
+    # Read KUBECONFIG now: the client library reads it once, at import.
+    path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
     try:
-        kubernetes.config.load_kube_config(client_configuration=config)
+        kubernetes.config.load_kube_config(config_file=path, client_configuration=config)
     except (kubernetes.config.ConfigException, OSError) as exc:
         if os.environ.get("KUBERNETES_SERVICE_HOST"):
             kubernetes.config.load_incluster_config(client_configuration=config)
         else:
-            where = os.environ.get("KUBECONFIG") or "~/.kube/config"
             raise ClusterError(
-                f"no usable kubeconfig at {where} ({_short(exc)}); point KUBECONFIG at "
+                f"no usable kubeconfig at {path} ({_short(exc)}); point KUBECONFIG at "
                 "your cluster's config (e.g. 'az aks get-credentials', 'minikube start')"
             ) from exc
     config.retries = 0
@@ -65,7 +66,9 @@ def _check_namespace(api: Any, host: str, namespace: str) -> None:
                 f"the cluster at {host} refused access to namespace {namespace!r} "
                 f"(HTTP {exc.status}); check the kubeconfig user's credentials and RBAC"
             ) from exc
-        raise ClusterError(f"the cluster at {host} answered HTTP {exc.status}: {exc.reason}") from exc
+        raise ClusterError(
+            f"the cluster at {host} answered HTTP {exc.status}: {exc.reason}"
+        ) from exc
     except (HTTPError, OSError) as exc:
         raise ClusterError(
             f"cannot reach the Kubernetes API at {host} ({_short(exc)}); check that the "

@@ -22,8 +22,7 @@ def parse_url(text: str) -> BucketUrl:
     scheme, _, rest = text.partition("://")
     if scheme not in SCHEMES:
         raise StorageError(
-            f"bucket URL {text!r} has unsupported scheme {scheme!r}; "
-            "use s3://, az:// or gs://"
+            f"bucket URL {text!r} has unsupported scheme {scheme!r}; use s3://, az:// or gs://"
         )
     split = urlsplit(f"x://{rest}")
     if split.query or split.fragment or "@" in rest.split("/")[0]:

@@ -57,6 +57,8 @@ def blob_service_client(account_url: str, credential: str | None) -> Any:
 
     cred: Any
     if credential is None:
+        import os
+
         from azure.identity import (
             AzureCliCredential,
             ChainedTokenCredential,
@@ -64,7 +66,6 @@ def blob_service_client(account_url: str, credential: str | None) -> Any:
             ManagedIdentityCredential,
             WorkloadIdentityCredential,
         )
-        import os
 
         chain: list[Any] = [EnvironmentCredential()]
         if os.environ.get("AZURE_FEDERATED_TOKEN_FILE"):
@@ -199,7 +200,6 @@ class AzureStorage(Storage):
         with self.errors("reach", ""):
             self.container.get_container_properties()
 
-
     def explain(self, exc: BaseException) -> str | None:
         from azure.core.exceptions import AzureError, HttpResponseError
 
@@ -209,8 +209,7 @@ class AzureStorage(Storage):
         status = exc.status_code if isinstance(exc, HttpResponseError) else None
         if code == "ContainerNotFound":
             return (
-                f"container {self.url.name!r} does not exist in {self.account_url}; "
-                "create it first"
+                f"container {self.url.name!r} does not exist in {self.account_url}; create it first"
             )
         if status == 403 or code in ("AuthenticationFailed", "AuthorizationFailure"):
             return (
@@ -222,6 +221,7 @@ class AzureStorage(Storage):
         if status is None:
             return f"cannot connect to {self.account_url}; check AZ_BLOB_ACCOUNT_URL"
         return f"{code or status}"
+
 
 def _check_key(key: str) -> None:
     try:

@@ -40,9 +40,7 @@ class GcsStorage(Storage):
     ) -> GcsStorage:
         project = next((env[v] for v in PROJECT_VARS if env.get(v)), "")
         if not project:
-            raise StorageError(
-                f"no Google Cloud project for {url}; set GOOGLE_CLOUD_PROJECT"
-            )
+            raise StorageError(f"no Google Cloud project for {url}; set GOOGLE_CLOUD_PROJECT")
         creds = env.get("GOOGLE_APPLICATION_CREDENTIALS")
         if creds:
             if not Path(creds).is_file():

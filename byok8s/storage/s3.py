@@ -41,9 +41,7 @@ class S3Storage(Storage):
     def resolve(
         cls, url: BucketUrl, env: Mapping[str, str], endpoint_url: str | None = None
     ) -> S3Storage:
-        endpoint_url = endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get(
-            "AWS_ENDPOINT_URL"
-        )
+        endpoint_url = endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
         if endpoint_url:
             parts = urlsplit(endpoint_url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -124,7 +122,6 @@ class S3Storage(Storage):
         with self.errors("reach", ""):
             self.client.head_bucket(Bucket=self.url.name)
 
-
     def explain(self, exc: BaseException) -> str | None:
         import botocore.exceptions as bex
 
@@ -164,4 +161,3 @@ def _credentials(env: Mapping[str, str]) -> tuple[str | None, str | None, str | 
         return None, None, None, ""
     frozen = creds.get_frozen_credentials()
     return frozen.access_key, frozen.secret_key, frozen.token, f"AWS {creds.method}"
-

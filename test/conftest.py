@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import services  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+SCRUBBED = ("AWS_", "AZ_BLOB_", "AZURE_", "BYOK8S_", "GOOGLE_", "KUBECONFIG", "SNAKEMAKE_")
+
+
+def _unavailable(reason: str) -> None:
+    """A missing service fails in CI and is reported as skipped elsewhere."""
+    if IN_CI:
+        pytest.fail(f"required test service missing in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each test starts with no cloud credentials, no BYOK8S_* and no kubeconfig,
+    and never asks a cloud metadata service (traffic stays on this machine)."""
+    for name in list(os.environ):
+        if name.startswith(SCRUBBED):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "work"
+    path.mkdir()
+    monkeypatch.chdir(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[services.Server]:
+    try:
+        server = services.start_s3()
+    except services.ServiceMissing as exc:
+        _unavailable(str(exc))
+    yield server
+    server.stop()
+
+
+S3_KEY, S3_SECRET = "AKIAbyok8stestkey", "byok8s-test-secret-value-0123456789"
+
+
+@pytest.fixture
+def s3(s3_server: services.Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """A fresh bucket on the S3 server, with credentials in the environment."""
+    import boto3
+
+    endpoint = f"http://{s3_server.host}:{s3_server.port}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=S3_KEY,
+        aws_secret_access_key=S3_SECRET,
+    )
+    bucket = f"byok8s-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", S3_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET)
+    yield {"bucket": bucket, "endpoint": endpoint, "client": client}
+    try:
+        for obj in client.list_objects_v2(Bucket=bucket).get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=obj["Key"])
+        client.delete_bucket(Bucket=bucket)
+    except client.exceptions.NoSuchBucket:
+        pass
+
+
+@pytest.fixture(scope="session")
+def azurite_server() -> Iterator[services.Server]:
+    try:
+        server = services.start_azurite()
+    except services.ServiceMissing as exc:
+        _unavailable(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def azure(azurite_server: services.Server) -> Iterator[dict]:
+    """A fresh container on Azurite, with its URL, key and an account SAS."""
+    from azure.storage.blob import BlobServiceClient
+
+    url = services.azurite_url(azurite_server)
+    service = BlobServiceClient(
+        url,
+        credential={"account_name": services.AZURITE_ACCOUNT, "account_key": services.AZURITE_KEY},
+    )
+    name = f"byok8s-{uuid.uuid4().hex[:12]}"
+    container = service.create_container(name)
+    yield {
+        "container": name,
+        "client": container,
+        "url": url,
+        "key": services.AZURITE_KEY,
+        "sas": services.azurite_sas(),
+    }
+    container.delete_container()

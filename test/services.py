@@ -1,0 +1,130 @@
+"""Real storage servers for tests and benchmarks: moto's S3 server and Azurite.
+
+Both bind to a loopback (or given local) address and are stopped by pid.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's well-known development key (public, documented by Microsoft).
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+class ServiceMissing(RuntimeError):
+    pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early with code {proc.returncode}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server on {host}:{port} did not start within {timeout} s")
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen
+    host: str
+    port: int
+    workdir: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_s3(host: str = "127.0.0.1", port: int | None = None) -> Server:
+    exe = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+    if not Path(exe).exists():
+        raise ServiceMissing("moto_server not found; pip install 'moto[server]'")
+    port = port or free_port(host)
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen([exe, "-H", host, "-p", str(port)], stdout=log, stderr=log)
+    wait_for_port(host, port, proc)
+    return Server(proc, host, port)
+
+
+def azurite_executable() -> str | None:
+    found = shutil.which("azurite-blob")
+    if found:
+        return found
+    local = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" / "azurite-blob"
+    return str(local) if local.exists() else None
+
+
+def start_azurite(host: str = "127.0.0.1", port: int | None = None) -> Server:
+    exe = azurite_executable()
+    if exe is None:
+        raise ServiceMissing("azurite-blob not found; run 'npm install -g azurite'")
+    port = port or free_port(host)
+    location = Path(tempfile.mkdtemp(prefix="azurite-"))
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--blobHost",
+            host,
+            "--blobPort",
+            str(port),
+            "--location",
+            str(location),
+            "--skipApiVersionCheck",
+            "--loose",
+            "--silent",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(host, port, proc)
+    return Server(proc, host, port, workdir=location)
+
+
+def azurite_url(server: Server) -> str:
+    return f"http://{server.host}:{server.port}/{AZURITE_ACCOUNT}"
+
+
+def azurite_sas(hours: float = 2) -> str:
+    from datetime import datetime, timedelta
+
+    from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
+
+    return generate_account_sas(
+        AZURITE_ACCOUNT,
+        AZURITE_KEY,
+        resource_types=ResourceTypes(service=True, container=True, object=True),
+        permission=AccountSasPermissions(
+            read=True, write=True, delete=True, list=True, add=True, create=True
+        ),
+        expiry=datetime.now(UTC) + timedelta(hours=hours),
+    )

@@ -1,0 +1,126 @@
+"""Config resolution: files, precedence, validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import write_json
+
+from byok8s import config, files
+from byok8s.errors import ConfigError
+
+CLI, ENV, DEFAULT = config.CLI, "environment (BYOK8S_X)", config.DEFAULT
+
+
+def given(**overrides: tuple) -> dict:
+    base = {
+        "workflow_config": ("workflow-alpha", CLI),
+        "params": ("params-blue", CLI),
+        "snakefile": (None, DEFAULT),
+        "k8s_namespace": ("default", DEFAULT),
+        "bucket": (None, DEFAULT),
+        "s3_bucket": (None, DEFAULT),
+        "executor": (None, DEFAULT),
+        "jobs": (10, DEFAULT),
+        "cores": (None, DEFAULT),
+        "container_image": (None, DEFAULT),
+        "envvars": ((), DEFAULT),
+        "s3_endpoint_url": (None, DEFAULT),
+        "workdir": (".", DEFAULT),
+        "dry_run": (False, DEFAULT),
+        "forceall": (False, DEFAULT),
+        "keep_going": (False, DEFAULT),
+        "retries": (0, DEFAULT),
+        "use_conda": (False, DEFAULT),
+        "verbose": (False, DEFAULT),
+    }
+    base.update(overrides)
+    return base
+
+
+def test_bundled_names_resolve(workdir: Path) -> None:
+    cfg = config.resolve(given(), {})
+    assert cfg.workflow.bundled == "alpha"
+    assert cfg.workflow.snakefile.name == "Snakefile" and cfg.workflow.snakefile.is_file()
+    assert cfg.workflow.targets == ("target1",)
+    assert dict(cfg.workflow.params) == {"name": "blue"}
+    assert cfg.executor == "local" and cfg.storage is None
+    assert cfg.cores >= 1
+
+
+def test_local_file_wins_over_bundled(workdir: Path) -> None:
+    (workdir / "Snakefile").write_text("rule x:\n    output: 'x'\n    shell: 'touch x'\n")
+    write_json(workdir / "workflow-alpha.json", {"workflow_target": "x"})
+    cfg = config.resolve(given(), {})
+    assert cfg.workflow.bundled is None
+    assert cfg.workflow.snakefile == workdir / "Snakefile"
+    assert cfg.workflow.targets == ("x",)
+
+
+def test_yaml_files_accepted(workdir: Path) -> None:
+    (workdir / "wf.yaml").write_text("workflow: alpha\ntargets: target2\n")
+    (workdir / "p.yml").write_text("name: green\n")
+    cfg = config.resolve(given(workflow_config=("wf", CLI), params=("p", CLI)), {})
+    assert cfg.workflow.targets == ("target2",)
+    assert cfg.workflow.params["name"] == "green"
+
+
+def test_precedence_cli_over_config_over_env(workdir: Path) -> None:
+    write_json(
+        workdir / "wf.json", {"workflow": "alpha", "k8s_namespace": "from-config", "jobs": 3}
+    )
+    cfg = config.resolve(
+        given(workflow_config=("wf", CLI), k8s_namespace=("from-env", ENV), jobs=(7, CLI)), {}
+    )
+    assert cfg.namespace == "from-config"
+    assert cfg.sources["k8s_namespace"] == f"workflow config {workdir / 'wf.json'}"
+    assert cfg.jobs == 7 and cfg.sources["jobs"] == CLI
+    cfg = config.resolve(given(workflow_config=("wf", CLI), k8s_namespace=("from-cli", CLI)), {})
+    assert cfg.namespace == "from-cli"
+    cfg = config.resolve(given(k8s_namespace=("from-env", ENV)), {})
+    assert cfg.namespace == "from-env" and cfg.sources["k8s_namespace"] == ENV
+
+
+def test_executor_defaults_to_kubernetes_with_bucket(workdir: Path) -> None:
+    env = {"AWS_ACCESS_KEY_ID": "AKIAXX", "AWS_SECRET_ACCESS_KEY": "s3cr3tvalue"}
+    cfg = config.resolve(given(bucket=("s3://my-bucket/runs/1", CLI)), env)
+    assert cfg.executor == "kubernetes" and cfg.remote
+    assert str(cfg.storage.url) == "s3://my-bucket/runs/1"
+    assert cfg.storage.url.key("alpha.txt") == "runs/1/alpha.txt"
+    cfg = config.resolve(given(s3_bucket=("my-bucket", CLI), executor=("local", CLI)), env)
+    assert str(cfg.storage.url) == "s3://my-bucket" and cfg.executor == "local"
+
+
+def test_secrets_hidden_from_repr(workdir: Path) -> None:
+    env = {"AWS_ACCESS_KEY_ID": "AKIAHIDDEN1", "AWS_SECRET_ACCESS_KEY": "very-secret-value"}
+    cfg = config.resolve(given(bucket=("s3://my-bucket", CLI)), env)
+    text = repr(cfg)
+    assert "very-secret-value" not in text and "AKIAHIDDEN1" not in text
+    assert "my-bucket" in text
+
+
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        ({"workflow": "alpha", "colour": "red"}, "unknown key 'colour'"),
+        ({"workflow": "alpha", "targets": 5}, "'targets' must be a list of strings"),
+        ({"workflow": "alpha", "targets": ["a", 1]}, "'targets' must be a list of strings"),
+        ({"workflow": "alpha", "jobs": "many"}, "'jobs' must be an integer"),
+        ({"workflow": "alpha", "jobs": True}, "'jobs' must be an integer"),
+        ({"workflow": "alpha", "keep_going": "yes"}, "'keep_going' must be true or false"),
+        ({"workflow": "alpha", "snakefile": "S"}, "either 'workflow'"),
+    ],
+)
+def test_workflow_config_schema(data: dict, fragment: str, tmp_path: Path) -> None:
+    path = write_json(tmp_path / "wf.json", data)
+    with pytest.raises(ConfigError, match=fragment.replace("(", r"\(")) as info:
+        config.check_workflow_config(files.load_mapping(path, "workflow config"), path)
+    assert str(path) in str(info.value)
+
+
+def test_envvars_split_and_checked(workdir: Path) -> None:
+    cfg = config.resolve(given(envvars=(("A,B", "C"), CLI)), {"A": "1", "B": "2", "C": "3"})
+    assert cfg.envvars == ("A", "B", "C")
+    with pytest.raises(ConfigError, match="names B but it is not set"):
+        config.resolve(given(envvars=(("A", "B"), CLI)), {"A": "1"})
