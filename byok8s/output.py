@@ -62,10 +62,12 @@ def stderr_console() -> Any:
 class ConsoleListener(Listener):
     """Shows a run as it goes: a progress bar on a terminal, one line a job otherwise."""
 
-    def __init__(self, redact: Redactor, verbose: bool, plan: list[str] | None = None) -> None:
+    def __init__(
+        self, redact: Redactor, verbose: bool, plan: list[str] | None = None, console: Any = None
+    ) -> None:
         self.redact, self.verbose = redact, verbose
         self.plan = plan or []
-        self.console = stderr_console()
+        self.console = console or stderr_console()
         self.progress: Any = None
         self.task: Any = None
         self.total = 0

@@ -47,3 +47,19 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def run_on_bucket(
+    workflow: str, params: str, bucket: str, *extra: str, cwd: Path, env: dict | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A run whose jobs run on this machine with the bucket as default storage."""
+    return run_cli(
+        workflow, params, "--bucket", bucket, "--executor", "local", *extra, cwd=cwd, env=env
+    )
+
+
+def error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a failed run prints on stderr."""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]

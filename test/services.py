@@ -77,11 +77,9 @@ def start_s3(host: str = "127.0.0.1", port: int | None = None) -> Server:
 
 
 def azurite_executable() -> str | None:
-    found = shutil.which("azurite-blob")
-    if found:
-        return found
+    """The repo's own `npm install` of azurite first, then one on PATH."""
     local = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" / "azurite-blob"
-    return str(local) if local.exists() else None
+    return str(local) if local.exists() else shutil.which("azurite-blob")
 
 
 def start_azurite(host: str = "127.0.0.1", port: int | None = None) -> Server:

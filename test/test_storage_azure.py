@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
+from helpers import error_line, run_on_bucket
 
 from byok8s.errors import ExitCode
 
@@ -31,13 +31,10 @@ def credential_forms(azure: dict) -> dict[str, dict[str, str]]:
 def test_alpha_in_container(form: str, workdir: Path, azure: dict) -> None:
     env = credential_forms(azure)[form]
     url = f"az://{azure['container']}/{form}"
-    result = run_cli(
+    result = run_on_bucket(
         "workflow-alpha",
         "params-blue",
-        "--bucket",
         url,
-        "--executor",
-        "local",
         cwd=workdir,
         env=env,
     )
@@ -53,13 +50,10 @@ def test_alpha_in_container(form: str, workdir: Path, azure: dict) -> None:
 
 def test_fanout_with_sas(workdir: Path, azure: dict) -> None:
     env = credential_forms(azure)["sas-credential"]
-    result = run_cli(
+    result = run_on_bucket(
         "workflow-fanout",
         "params-fanout",
-        "--bucket",
         f"az://{azure['container']}",
-        "--executor",
-        "local",
         cwd=workdir,
         env=env,
     )
@@ -72,35 +66,29 @@ def test_fanout_with_sas(workdir: Path, azure: dict) -> None:
 
 def test_missing_container(workdir: Path, azure: dict) -> None:
     env = credential_forms(azure)["account-key"]
-    result = run_cli(
+    result = run_on_bucket(
         "workflow-alpha",
         "params-blue",
-        "--bucket",
         "az://no-such-container",
-        "--executor",
-        "local",
         cwd=workdir,
         env=env,
     )
     assert result.returncode == ExitCode.STORAGE
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "container 'no-such-container' does not exist" in lines[0]
+    line = error_line(result)
+    assert "container 'no-such-container' does not exist" in line
 
 
 def test_bad_signature_is_access_denied(workdir: Path, azure: dict) -> None:
     sas = azure["sas"].replace("sig=", "sig=AAAA")
     env = {"AZ_BLOB_ACCOUNT_URL": azure["url"], "AZ_BLOB_CREDENTIAL": sas}
-    result = run_cli(
+    result = run_on_bucket(
         "workflow-alpha",
         "params-blue",
-        "--bucket",
         f"az://{azure['container']}",
-        "--executor",
-        "local",
         cwd=workdir,
         env=env,
     )
     assert result.returncode == ExitCode.STORAGE
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "access denied" in lines[0]
+    line = error_line(result)
+    assert "access denied" in line
     assert sas.split("sig=")[1].split("&")[0] not in result.stderr

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from conftest import S3_KEY, S3_SECRET
-from helpers import run_cli, write_json
+from helpers import run_cli, run_on_bucket, write_json
 
 from byok8s.errors import ExitCode
 
@@ -28,13 +28,10 @@ def assert_no_secret(*texts: str) -> None:
 
 def test_alpha_writes_to_bucket(workdir: Path, s3: dict) -> None:
     url = f"s3://{s3['bucket']}/runs/one"
-    result = run_cli(
+    result = run_on_bucket(
         "workflow-alpha",
         "params-blue",
-        "--bucket",
         url,
-        "--executor",
-        "local",
         "--s3-endpoint-url",
         s3["endpoint"],
         cwd=workdir,
@@ -52,13 +49,10 @@ def test_fanout_reads_inputs_from_bucket(workdir: Path, s3: dict) -> None:
     reads = "".join(f"@x.{i}\nGGGGCCCCAT\n+\nIIIIIIIIII\n" for i in range(3))
     s3["client"].put_object(Bucket=s3["bucket"], Key="p/data/s1.fastq", Body=reads.encode())
     write_json(workdir / "p.json", {"samples": ["s1", "s2"], "reads_per_sample": 5, "k": 2})
-    result = run_cli(
+    result = run_on_bucket(
         "workflow-fanout",
         "p",
-        "--bucket",
         f"s3://{s3['bucket']}/p",
-        "--executor",
-        "local",
         cwd=workdir,
         env={"AWS_ENDPOINT_URL": s3["endpoint"]},
     )
@@ -85,13 +79,10 @@ def test_options_from_environment(workdir: Path, s3: dict) -> None:
 
 
 def test_missing_bucket_is_one_clear_line(workdir: Path, s3: dict) -> None:
-    result = run_cli(
+    result = run_on_bucket(
         "workflow-alpha",
         "params-blue",
-        "--bucket",
         "s3://no-such-bucket-here",
-        "--executor",
-        "local",
         "--s3-endpoint-url",
         s3["endpoint"],
         cwd=workdir,
@@ -108,13 +99,10 @@ def test_unreachable_endpoint(workdir: Path, s3: dict) -> None:
     from services import free_port
 
     endpoint = f"http://127.0.0.1:{free_port()}"
-    result = run_cli(
+    result = run_on_bucket(
         "workflow-alpha",
         "params-blue",
-        "--bucket",
         f"s3://{s3['bucket']}",
-        "--executor",
-        "local",
         "--s3-endpoint-url",
         endpoint,
         cwd=workdir,

@@ -1,0 +1,93 @@
+"""What the user sees: progress, job lines, summary, redaction."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+
+from byok8s import config, output
+from byok8s.engine import JobRecord, RunResult
+from byok8s.errors import WorkflowFailed
+
+
+def cfg(tmp_path: Path, **changes: object) -> config.RunConfig:
+    wf = config.Workflow(
+        snakefile=tmp_path / "Snakefile",
+        targets=("all",),
+        params={},
+        config_file=tmp_path / "wf.json",
+        params_file=tmp_path / "p.json",
+    )
+    base = dict(
+        workflow=wf,
+        executor="local",
+        workdir=tmp_path,
+        namespace="default",
+        jobs=1,
+        cores=1,
+        storage=None,
+        container_image=None,
+        envvars=(),
+    )
+    base.update(changes)
+    return config.RunConfig(**base)  # type: ignore[arg-type]
+
+
+def test_redactor_hides_every_secret() -> None:
+    redact = output.Redactor(["sv=2024&sig=abcdEFGH", "abcdEFGH", "x"])
+    assert redact("url?sv=2024&sig=abcdEFGH and abcdEFGH and x") == "url?*** and *** and x"
+
+
+def test_summary_counts_and_outputs(tmp_path: Path) -> None:
+    result = RunResult(planned=3, seconds=1.25, outputs=["s3://b/summary.tsv"], logfile="/l.log")
+    result.jobs = {1: JobRecord(1, "a", {}, state="done"), 2: JobRecord(2, "b", {"s": "x"})}
+    result.jobs[2].state = "failed"
+    lines = output.summary_lines(result, cfg(tmp_path))
+    assert lines[:3] == [
+        "byok8s: OK in 1.2 s",
+        "jobs: 1 run, 1 failed, 1 skipped (of 3)",
+        "failed: rule b (s=x) [job 2]",
+    ]
+    assert "  s3://b/summary.tsv" in lines and "log: /l.log" in lines
+    result.error = WorkflowFailed("x")
+    failed = output.summary_lines(result, cfg(tmp_path))
+    assert failed[0].startswith("byok8s: FAILED") and "outputs:" not in failed
+    assert output.summary_lines(RunResult(), cfg(tmp_path))[1] == (
+        "jobs: none needed, outputs are up to date"
+    )
+    dry = output.summary_lines(RunResult(planned=4), cfg(tmp_path, dry_run=True))
+    assert dry[:2] == ["byok8s: dry run in 0.0 s", "jobs: would run 4"]
+
+
+def _feed(listener: output.ConsoleListener) -> None:
+    with listener:
+        listener.planned(2)
+        job = JobRecord(7, "qc", {"sample": "s1"})
+        listener.job_started(job)
+        listener.job_finished(job)
+        listener.job_failed(JobRecord(8, "kmers", {}), "Error in rule kmers: key=SECRETVALUE")
+
+
+def test_plain_lines_when_not_a_terminal() -> None:
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=False, width=200)
+    _feed(output.ConsoleListener(output.Redactor(["SECRETVALUE"]), False, ["plan line"], console))
+    text = stream.getvalue()
+    assert text.splitlines()[:3] == [
+        "plan line",
+        "2 jobs to run",
+        "done     rule qc (sample=s1) [job 7]  (1/2)",
+    ]
+    assert "FAILED   rule kmers [job 8]" in text and "SECRETVALUE" not in text
+
+
+def test_progress_bar_on_a_terminal() -> None:
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=True, width=120)
+    listener = output.ConsoleListener(output.Redactor(), False, [], console)
+    _feed(listener)
+    assert listener.progress is not None
+    task = listener.progress.tasks[0]
+    assert task.total == 2 and task.completed == 1
