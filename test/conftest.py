@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,14 +44,18 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[services.Server]:
+def _serve(start: Callable[[], services.Server]) -> Iterator[services.Server]:
     try:
-        server = services.start_s3()
+        server = start()
     except services.ServiceMissing as exc:
         _unavailable(str(exc))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[services.Server]:
+    yield from _serve(services.start_s3)
 
 
 S3_KEY, S3_SECRET = "AKIAbyok8stestkey", "byok8s-test-secret-value-0123456789"
@@ -85,12 +89,7 @@ def s3(s3_server: services.Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 @pytest.fixture(scope="session")
 def azurite_server() -> Iterator[services.Server]:
-    try:
-        server = services.start_azurite()
-    except services.ServiceMissing as exc:
-        _unavailable(str(exc))
-    yield server
-    server.stop()
+    yield from _serve(services.start_azurite)
 
 
 @pytest.fixture
