@@ -181,7 +181,8 @@ def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
     return result
 
 
-OWN_PLUGINS = ("snakemake_storage_plugin_byok8s_azure",)
+OWN_STORAGE_PLUGINS = ("snakemake_storage_plugin_byok8s_azure",)
+OWN_EXECUTOR_PLUGINS = ("snakemake_executor_plugin_byok8s",)
 
 
 def _register_own_plugins() -> None:
@@ -189,11 +190,15 @@ def _register_own_plugins() -> None:
     editable install (Snakemake's discovery only scans plain sys.path entries)."""
     import importlib
 
+    from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
     from snakemake_interface_storage_plugins.registry import StoragePluginRegistry
 
-    registry = StoragePluginRegistry()
-    for name in OWN_PLUGINS:
-        registry.register_plugin(name, importlib.import_module(name))
+    for registry, names in (
+        (StoragePluginRegistry(), OWN_STORAGE_PLUGINS),
+        (ExecutorPluginRegistry(), OWN_EXECUTOR_PLUGINS),
+    ):
+        for name in names:
+            registry.register_plugin(name, importlib.import_module(name))
 
 
 def _route_logging(

@@ -27,6 +27,7 @@ def test_wheel_installs_and_runs_bundled_workflow(tmp_path: Path) -> None:
         "byok8s/workflows/alpha/params-blue.json",
         "byok8s/workflows/fanout/scripts/summary.py",
         "snakemake_storage_plugin_byok8s_azure/__init__.py",
+        "snakemake_executor_plugin_byok8s/__init__.py",
     ):
         assert packaged in names
 
@@ -51,7 +52,8 @@ def test_wheel_installs_and_runs_bundled_workflow(tmp_path: Path) -> None:
     # Snakemake's own plugin discovery sees our Azure plugin (as pods will).
     probe = (
         "from snakemake_interface_storage_plugins.registry import StoragePluginRegistry as R;"
-        "print(R().is_installed('byok8s-azure'))"
+        "from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry as E;"
+        "print(R().is_installed('byok8s-azure'), E().is_installed('byok8s'))"
     )
     found = subprocess.run(
         [str(venv / "bin" / "python"), "-c", probe],
@@ -60,4 +62,4 @@ def test_wheel_installs_and_runs_bundled_workflow(tmp_path: Path) -> None:
         text=True,
         check=True,
     )
-    assert found.stdout.strip() == "True"
+    assert found.stdout.strip() == "True True"

@@ -15,7 +15,7 @@ TIMEOUT = (3, 10)  # connect, read seconds for preflight calls
 
 
 class KubernetesExecutor(Executor):
-    plugin = "kubernetes"
+    plugin = "byok8s"  # snakemake_executor_plugin_byok8s: the stock one, no pip in pods
 
     def preflight(self, cfg: RunConfig) -> None:
         api, host = core_api()

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Stop everything up.sh started (by pid), pods' containers included.
+set -uo pipefail
+STATE=${1:-${BYOK8S_CLUSTER_STATE:-/tmp/byok8s-cluster}}
+[ -d "$STATE/pids" ] || exit 0
+for name in kubelet kube-scheduler kube-controller-manager kube-apiserver; do
+  [ -f "$STATE/pids/$name" ] && kill "$(cat "$STATE/pids/$name")" 2>/dev/null
+done
+if [ -S "$STATE/containerd.sock" ]; then
+  for task in $(ctr --address "$STATE/containerd.sock" -n k8s.io tasks ls -q 2>/dev/null); do
+    ctr --address "$STATE/containerd.sock" -n k8s.io tasks kill -s SIGKILL "$task" 2>/dev/null
+  done
+fi
+for name in containerd etcd; do
+  [ -f "$STATE/pids/$name" ] && kill "$(cat "$STATE/pids/$name")" 2>/dev/null
+done
+sleep 2
+for pidfile in "$STATE"/pids/*; do
+  pid=$(cat "$pidfile"); kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
+  rm -f "$pidfile"
+done
+mountpoint -q "$STATE/kubelet" 2>/dev/null || true
+grep " $STATE/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
+ip link del byok8s0 2>/dev/null
+exit 0
