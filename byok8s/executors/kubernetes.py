@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from byok8s.executors.base import Executor
 if TYPE_CHECKING:
     from byok8s.config import RunConfig
 
+log = logging.getLogger(__name__)
 TIMEOUT = (3, 10)  # connect, read seconds for preflight calls
 
 
@@ -46,6 +48,14 @@ def core_api() -> tuple[Any, str]:
                 "your cluster's config (e.g. 'az aks get-credentials', 'minikube start')"
             ) from exc
     config.retries = 0
+    if not config.verify_ssl:
+        # Said once here instead of a urllib3 warning on every API call of the run.
+        import warnings
+
+        from urllib3.exceptions import InsecureRequestWarning
+
+        warnings.simplefilter("ignore", InsecureRequestWarning)
+        log.warning("TLS verification is off for %s (insecure-skip-tls-verify)", config.host)
     return kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(config)), config.host
 
 

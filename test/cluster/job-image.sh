@@ -8,7 +8,7 @@ set -euo pipefail
 OUT=$1 TAG=$2
 ROOT_DIR=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${BYOK8S_CLUSTER_CACHE:-$HOME/.cache/byok8s-cluster}
-PY=${PYTHON:-python3}
+PY=${PYTHON:-$( [ -x "$ROOT_DIR/.venv/bin/python" ] && echo "$ROOT_DIR/.venv/bin/python" || echo python3)}
 key=$(cd "$ROOT_DIR" && cat setup.cfg pyproject.toml $(git ls-files byok8s workflows \
   snakemake_storage_plugin_byok8s_azure 2>/dev/null || find byok8s workflows -type f) \
   | sha256sum | cut -c1-16)
