@@ -20,8 +20,10 @@ class KubernetesExecutor(Executor):
     plugin = "byok8s"  # snakemake_executor_plugin_byok8s: the stock one, no pip in pods
 
     def preflight(self, cfg: RunConfig) -> None:
-        api, host = core_api()
-        _check_namespace(api, host, cfg.namespace)
+        api, config = core_api()
+        _check_namespace(api, config.host, cfg.namespace)
+        if not config.verify_ssl:
+            log.warning("TLS verification is off for %s (insecure-skip-tls-verify)", config.host)
 
     def settings(self, cfg: RunConfig) -> dict[str, Any]:
         return {"namespace": cfg.namespace}
@@ -30,8 +32,8 @@ class KubernetesExecutor(Executor):
         return f"Kubernetes namespace {cfg.namespace!r}"
 
 
-def core_api() -> tuple[Any, str]:
-    """A CoreV1Api for the current kubeconfig context, or a ClusterError."""
+def core_api() -> tuple[Any, Any]:
+    """A CoreV1Api and its configuration for the current kubeconfig context."""
     import kubernetes
 
     config = kubernetes.client.Configuration()
@@ -55,8 +57,7 @@ def core_api() -> tuple[Any, str]:
         from urllib3.exceptions import InsecureRequestWarning
 
         warnings.simplefilter("ignore", InsecureRequestWarning)
-        log.warning("TLS verification is off for %s (insecure-skip-tls-verify)", config.host)
-    return kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(config)), config.host
+    return kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(config)), config
 
 
 def _check_namespace(api: Any, host: str, namespace: str) -> None:
