@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -57,19 +58,26 @@ def _stage(cfg: RunConfig) -> RunConfig:
     wf = cfg.workflow
     if not cfg.remote:
         return cfg
+    # Params go to jobs as a config file in the source archive: Snakemake's
+    # --config serialisation does not carry lists or nested values.
+    stage = cfg.workdir / STAGE_DIR
+    stage.mkdir(exist_ok=True)
+    configfile = stage / "params.json"
+    configfile.write_text(json.dumps(dict(wf.params), indent=1))
+    wf = replace(wf, configfile=configfile)
     if wf.bundled is not None:
-        target = cfg.workdir / STAGE_DIR / "workflows" / wf.bundled
+        target = stage / "workflows" / wf.bundled
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(wf.snakefile.parent, target, ignore=shutil.ignore_patterns("__pycache__"))
-        return replace(cfg, workflow=replace(wf, snakefile=target / "Snakefile"))
-    if not _inside(wf.snakefile, cfg.workdir):
+        wf = replace(wf, snakefile=target / "Snakefile")
+    elif not _inside(wf.snakefile, cfg.workdir):
         raise ConfigError(
             f"Snakefile {wf.snakefile} is outside the working directory {cfg.workdir}; "
             "remote jobs only receive files below it: run byok8s from the workflow's "
             "directory or pass --workdir"
         )
-    return cfg
+    return replace(cfg, workflow=wf)
 
 
 def _inside(path: Path, directory: Path) -> bool:

@@ -63,6 +63,8 @@ class Workflow:
     config_file: Path
     params_file: Path
     bundled: str | None = None  # name of the bundled workflow, if one is used
+    # The params as a config file below the workdir, for remote jobs (set by app).
+    configfile: Path | None = None
 
 
 @dataclass(frozen=True)

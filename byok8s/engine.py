@@ -138,7 +138,7 @@ def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
                 resource_settings=st.ResourceSettings(
                     cores=cfg.cores, nodes=cfg.jobs if cfg.remote else None
                 ),
-                config_settings=st.ConfigSettings(config=dict(cfg.workflow.params)),
+                config_settings=_config_settings(cfg, st),
                 storage_settings=_storage_settings(cfg, st),
                 storage_provider_settings=_storage_provider_settings(cfg),
                 deployment_settings=st.DeploymentSettings(
@@ -210,6 +210,12 @@ def _route_logging(
             if existing.name == "DefaultStreamHandler":
                 snakemake_logger.removeHandler(existing)
     snakemake_logger.addHandler(handler)
+
+
+def _config_settings(cfg: RunConfig, st: Any) -> Any:
+    if cfg.workflow.configfile is not None:
+        return st.ConfigSettings(configfiles=[cfg.workflow.configfile])
+    return st.ConfigSettings(config=dict(cfg.workflow.params))
 
 
 def _storage_settings(cfg: RunConfig, st: Any) -> Any:
