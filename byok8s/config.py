@@ -145,7 +145,7 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
 
     backend = None
     if bucket:
-        backend = storage.resolve(bucket, values["s3_endpoint_url"], env, sources["bucket"])
+        backend = storage.resolve(bucket, values["s3_endpoint_url"], env)
 
     return RunConfig(
         workflow=Workflow(

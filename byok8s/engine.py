@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,7 +160,8 @@ def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
                     keep_going=cfg.keep_going, retries=cfg.retries, latency_wait=5
                 ),
                 remote_execution_settings=st.RemoteExecutionSettings(
-                    envvars=list(cfg.envvars) + list(_job_envvars(cfg)),
+                    envvars=list(cfg.envvars)
+                    + list(cfg.storage.job_envvar_names() if cfg.storage else ()),
                     **({"container_image": cfg.container_image} if cfg.container_image else {}),
                 ),
             )
@@ -250,17 +251,6 @@ def _executor_settings(executor: Executor, cfg: RunConfig) -> Any:
     return plugin.settings_cls(**kwargs)
 
 
-def _job_envvars(cfg: RunConfig) -> Iterator[str]:
-    """Names of extra variables jobs need (e.g. Azure AD), exported for Snakemake."""
-    import os
-
-    if cfg.storage is None:
-        return
-    for name, value in cfg.storage.job_envvars().items():
-        os.environ.setdefault(name, value)
-        yield name
-
-
 def _final_outputs(workflow_api: Any, cfg: RunConfig) -> list[str]:
     """Where the run's final results are: the targets' files, as paths or URLs."""
     try:
@@ -304,6 +294,3 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return " ".join(lines[:3]) if lines else text
-
-
-ListenerFactory = Callable[[RunConfig], Listener]

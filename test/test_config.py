@@ -124,3 +124,31 @@ def test_envvars_split_and_checked(workdir: Path) -> None:
     assert cfg.envvars == ("A", "B", "C")
     with pytest.raises(ConfigError, match="names B but it is not set"):
         config.resolve(given(envvars=(("A", "B"), CLI)), {"A": "1"})
+
+
+def test_azure_forms_and_what_jobs_get(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "https://acct.blob.core.windows.net"
+    sas = "sv=2024-01-01&ss=b&sig=c2lnbmF0dXJl"
+    cfg = config.resolve(
+        given(bucket=("az://data/run", CLI)), {"AZ_BLOB_ACCOUNT_URL": f"{url}?{sas}"}
+    )
+    assert cfg.storage.plugin_settings() == {"account_url": url, "credential": sas}
+    assert "c2lnbmF0dXJl" in cfg.storage.secret_values() and sas not in repr(cfg)
+    assert cfg.storage.job_envvar_names() == ()
+    aad = {
+        "AZ_BLOB_ACCOUNT_URL": url,
+        "AZURE_CLIENT_ID": "id",
+        "AZURE_TENANT_ID": "t",
+        "AZURE_CLIENT_SECRET": "aad-client-secret",
+    }
+    for name, value in aad.items():
+        monkeypatch.setenv(name, value)
+    cfg = config.resolve(given(bucket=("az://data", CLI)), aad)
+    assert cfg.storage.credential_kind == "Azure AD"
+    assert cfg.storage.plugin_settings()["credential"] is None
+    assert cfg.storage.job_envvar_names() == (
+        "AZURE_CLIENT_ID",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_SECRET",
+    )
+    assert cfg.storage.secret_values() == ("aad-client-secret",)

@@ -38,9 +38,7 @@ def parse_url(text: str) -> BucketUrl:
     return BucketUrl(scheme=scheme, name=name, prefix=parse_prefix(text, prefix))
 
 
-def resolve(
-    text: str, s3_endpoint_url: str | None, env: Mapping[str, str], source: str = ""
-) -> Storage:
+def resolve(text: str, s3_endpoint_url: str | None, env: Mapping[str, str]) -> Storage:
     """Parse the URL and find the credentials for it (nothing is contacted)."""
     url = parse_url(text)
     backend = _backend(url.scheme)

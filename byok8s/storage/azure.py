@@ -154,17 +154,18 @@ class AzureStorage(Storage):
     def plugin_settings(self) -> dict[str, Any]:
         return {"account_url": self.account_url, "credential": self.credential}
 
-    def job_envvars(self) -> dict[str, str]:
+    def job_envvar_names(self) -> tuple[str, ...]:
         if self.credential_kind != AAD:
-            return {}
+            return ()
         import os
 
-        names = AAD_VARS + WORKLOAD_VARS
-        return {n: os.environ[n] for n in names if os.environ.get(n)}
+        return tuple(n for n in dict.fromkeys(AAD_VARS + WORKLOAD_VARS) if os.environ.get(n))
 
     def secret_values(self) -> tuple[str, ...]:
         if not self.credential:
-            return ()
+            import os
+
+            return tuple(v for v in [os.environ.get("AZURE_CLIENT_SECRET")] if v)
         values = [self.credential]
         # The signature alone is what makes a SAS secret; redact it wherever it shows.
         values += re.findall(r"sig=([^&]+)", self.credential)

@@ -67,9 +67,9 @@ class Storage(ABC):
     def plugin_settings(self) -> dict[str, Any]:
         """Keyword arguments for the plugin's own StorageProviderSettings."""
 
-    def job_envvars(self) -> dict[str, str]:
-        """Environment variables jobs need besides the plugin settings."""
-        return {}
+    def job_envvar_names(self) -> tuple[str, ...]:
+        """Environment variables jobs need besides the plugin settings (e.g. Azure AD)."""
+        return ()
 
     def secret_values(self) -> tuple[str, ...]:
         """Values that must never be shown (used to redact output)."""
