@@ -25,7 +25,6 @@ class JobRecord:
     jobid: int
     rule: str
     wildcards: Mapping[str, str]
-    outputs: tuple[str, ...] = ()
     state: str = "running"  # running | done | failed
 
     def label(self) -> str:
@@ -90,7 +89,6 @@ class _EventHandler(logging.Handler):
                 jobid=int(record.jobid),  # type: ignore[attr-defined]
                 rule=str(record.rule_name),  # type: ignore[attr-defined]
                 wildcards=dict(getattr(record, "wildcards", {}) or {}),
-                outputs=tuple(str(o) for o in getattr(record, "output", []) or []),
             )
             jobs[job.jobid] = job
             self.listener.job_started(job)
@@ -113,9 +111,9 @@ class _EventHandler(logging.Handler):
 
 
 def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
-    """Run the workflow; raises Byok8sError subclasses for anything that failed."""
+    """Run the workflow. Bad input found by Snakemake raises ConfigError; a failure
+    while running is returned in `RunResult.error`, with the counts so far."""
     from snakemake.api import SnakemakeApi
-    from snakemake.exceptions import WorkflowError
     from snakemake.logging import DefaultFormatter
     from snakemake.logging import logger as snakemake_logger
     from snakemake.settings import types as st
@@ -133,6 +131,7 @@ def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
     with SnakemakeApi(output_settings) as api:
         handler = _EventHandler(result, listener, DefaultFormatter(None, True))
         _route_logging(snakemake_logger, handler, cfg.verbose)
+        workflow_api = None
         try:
             workflow_api = api.workflow(
                 resource_settings=st.ResourceSettings(
@@ -168,14 +167,14 @@ def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
         except (Byok8sError, KeyboardInterrupt):
             raise
         except Exception as exc:
-            error = _translate(exc, cfg, WorkflowError)
+            error = _translate(exc, cfg)
             if isinstance(error, ConfigError):
                 raise error from exc
             log.debug("Snakemake raised", exc_info=True)
             result.error = error
         finally:
             result.seconds = time.monotonic() - started
-            if "workflow_api" in locals():
+            if workflow_api is not None:
                 result.outputs = _final_outputs(workflow_api, cfg)
             logfiles = api.logger_manager.get_logfile()
             result.logfile = logfiles[0] if logfiles else None
@@ -272,10 +271,10 @@ def _location(iofile: Any, cfg: RunConfig) -> str:
     return str(path if path.is_absolute() else cfg.workdir / path)
 
 
-def _translate(exc: Exception, cfg: RunConfig, workflow_error: type[Exception]) -> Byok8sError:
-    from snakemake.exceptions import MissingRuleException, RuleException
+def _translate(exc: Exception, cfg: RunConfig) -> Byok8sError:
+    from snakemake.exceptions import MissingRuleException, RuleException, WorkflowError
 
-    text = _first_line(exc)
+    text = _brief(exc)
     if isinstance(exc, MissingRuleException) or "Target rules may not contain" in text:
         return ConfigError(
             f"workflow config {cfg.workflow.config_file}: target not found: {text}; "
@@ -285,12 +284,13 @@ def _translate(exc: Exception, cfg: RunConfig, workflow_error: type[Exception]) 
         return WorkflowFailed(f"missing input: {text}; create it or fix the workflow")
     if "storage" in text.lower() and cfg.storage is not None:
         return StorageError(f"storage {cfg.storage.url}: {text}")
-    if isinstance(exc, (workflow_error, RuleException)):
+    if isinstance(exc, (WorkflowError, RuleException)):
         return WorkflowFailed(f"Snakemake rejected the workflow: {text}")
     return WorkflowFailed(f"{type(exc).__name__}: {text}")
 
 
-def _first_line(exc: BaseException) -> str:
+def _brief(exc: BaseException) -> str:
+    """The exception's first three non-empty lines, joined into one."""
     text = str(exc).strip() or type(exc).__name__
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return " ".join(lines[:3]) if lines else text
