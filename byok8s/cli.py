@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from byok8s import __version__
+from byok8s.config import EXECUTORS
 from byok8s.errors import Byok8sError, ExitCode, Interrupted
 
 ENV_PREFIX = "BYOK8S"
@@ -107,7 +108,7 @@ def cli() -> None:
 @click.option("--s3-bucket", metavar="NAME", help="Same as --bucket s3://NAME (byok8s 2019).")
 @click.option(
     "--executor",
-    type=click.Choice(["local", "kubernetes", "azure-batch"]),
+    type=click.Choice(EXECUTORS),
     help="Where jobs run [default: local without a bucket, kubernetes with one].",
 )
 @click.option(

@@ -9,7 +9,7 @@ from typing import Any
 from byok8s import bundled
 from byok8s.errors import ConfigError
 
-SUFFIXES = (".json", ".yaml", ".yml")
+SUFFIXES = bundled.SUFFIXES
 
 
 def find(name: str, kind: str) -> Path:
