@@ -123,7 +123,8 @@ def cli() -> None:
 @click.option(
     "--container-image",
     metavar="IMAGE",
-    help="Image for the job pods (must have byok8s and snakemake).",
+    help="Image for the job pods [default: the output of 'byok8s image'; build it from "
+    "the Dockerfile].",
 )
 @click.option(
     "--envvars",
@@ -182,6 +183,21 @@ def workflows() -> None:
             click.echo(f"  config  {name}")
         for name in wf.params:
             click.echo(f"  params  {name}")
+
+
+@cli.command()
+@click.option(
+    "--repository",
+    default=None,
+    metavar="REPO",
+    help="Registry and name to tag with, e.g. myregistry.azurecr.io/byok8s-job.",
+)
+def image(repository: str | None) -> None:
+    """Print the job image name that matches this byok8s and snakemake (the default
+    for --container-image); tag your own build of the Dockerfile with it."""
+    from byok8s.image import REPOSITORY, default_image
+
+    click.echo(default_image(repository or REPOSITORY))
 
 
 def _source(ctx: click.Context, name: str) -> str:

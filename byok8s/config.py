@@ -143,6 +143,12 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
     if values["retries"] < 0:
         raise ConfigError(f"retries must be 0 or more, got {values['retries']}")
 
+    if executor == "kubernetes" and not values["container_image"]:
+        from byok8s.image import default_image
+
+        values["container_image"] = default_image()
+        sources["container_image"] = f"{DEFAULT} (matches the installed snakemake)"
+
     backend = None
     if bucket:
         backend = storage.resolve(bucket, values["s3_endpoint_url"], env)

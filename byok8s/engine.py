@@ -64,6 +64,11 @@ class Listener:
     def message(self, level: int, text: str) -> None: ...
 
 
+# Snakemake warnings that say nothing useful about a byok8s run (the sources of a
+# remote run are staged below the working directory, git or not): debug only.
+NOISE = ("Unable to retrieve additional files from git.",)
+
+
 class _EventHandler(logging.Handler):
     """Turns Snakemake's structured log records into Listener calls."""
 
@@ -105,7 +110,9 @@ class _EventHandler(logging.Handler):
             job.state = "failed"
             self.listener.job_failed(job, self.snakemake_formatter.format(record))
         elif not event and record.levelno >= logging.WARNING:
-            self.listener.message(record.levelno, record.getMessage())
+            text = record.getMessage()
+            quiet = text.startswith(NOISE)
+            self.listener.message(logging.DEBUG if quiet else record.levelno, text)
         elif not event and record.levelno == logging.DEBUG:
             self.listener.message(logging.DEBUG, record.getMessage())
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import localcluster  # noqa: E402
 import services  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -64,6 +65,10 @@ S3_KEY, S3_SECRET = "AKIAbyok8stestkey", "byok8s-test-secret-value-0123456789"
 @pytest.fixture
 def s3(s3_server: services.Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     """A fresh bucket on the S3 server, with credentials in the environment."""
+    yield from _bucket(s3_server, monkeypatch)
+
+
+def _bucket(s3_server: services.Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     import boto3
 
     endpoint = f"http://{s3_server.host}:{s3_server.port}"
@@ -95,6 +100,10 @@ def azurite_server() -> Iterator[services.Server]:
 @pytest.fixture
 def azure(azurite_server: services.Server) -> Iterator[dict]:
     """A fresh container on Azurite, with its URL, key and an account SAS."""
+    yield from _container(azurite_server)
+
+
+def _container(azurite_server: services.Server) -> Iterator[dict]:
     from azure.storage.blob import BlobServiceClient
 
     url = services.azurite_url(azurite_server)
@@ -112,3 +121,69 @@ def azure(azurite_server: services.Server) -> Iterator[dict]:
         "sas": services.azurite_sas(),
     }
     container.delete_container()
+
+
+# --- The local Kubernetes cluster (test/cluster/), for tests marked `cluster` ---
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[localcluster.Cluster]:
+    """A real single-node Kubernetes, started once per session and stopped (by pid)
+    at its end, also when tests fail."""
+    try:
+        running = localcluster.start()
+    except localcluster.ClusterMissing as exc:
+        _unavailable(str(exc))
+    print(f"\nlocal cluster: kubeconfig {running.kubeconfig}, up in {running.setup_seconds:.1f} s")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_s3_server(cluster: localcluster.Cluster) -> Iterator[services.Server]:
+    """The S3 server on the bridge's gateway address, where pods reach it."""
+    yield from _serve(lambda: services.start_s3(host=cluster.gateway))
+
+
+@pytest.fixture(scope="session")
+def cluster_azurite_server(cluster: localcluster.Cluster) -> Iterator[services.Server]:
+    yield from _serve(lambda: services.start_azurite(host=cluster.gateway))
+
+
+@pytest.fixture
+def cluster_s3(
+    cluster_s3_server: services.Server, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict]:
+    """A fresh bucket that pods can reach, with credentials in the environment."""
+    yield from _bucket(cluster_s3_server, monkeypatch)
+
+
+@pytest.fixture
+def cluster_azure(cluster_azurite_server: services.Server) -> Iterator[dict]:
+    """A fresh container on Azurite that pods can reach."""
+    yield from _container(cluster_azurite_server)
+
+
+@pytest.fixture
+def namespace(cluster: localcluster.Cluster) -> Iterator[str]:
+    """A fresh namespace for one test, deleted after it."""
+    import kubernetes
+
+    core = kubernetes.client.CoreV1Api(cluster.api())
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    core.create_namespace({"metadata": {"name": name}})
+    yield name
+    core.delete_namespace(name)
+
+
+@pytest.fixture
+def on_cluster(
+    cluster: localcluster.Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> dict:
+    """Environment and options for a byok8s run on the local cluster."""
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    return {
+        "cluster": cluster,
+        "namespace": namespace,
+        "options": ["-k", namespace, "--container-image", cluster.image],
+    }

@@ -29,7 +29,7 @@ class KubernetesExecutor(Executor):
         return {"namespace": cfg.namespace}
 
     def describe(self, cfg: RunConfig) -> str:
-        return f"Kubernetes namespace {cfg.namespace!r}"
+        return f"Kubernetes namespace {cfg.namespace!r}, image {cfg.container_image}"
 
 
 def core_api() -> tuple[Any, Any]:

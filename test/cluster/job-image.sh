@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # Build the job image (Debian bookworm + Python + byok8s with snakemake and the
-# storage plugins, at the versions this checkout pins) with debootstrap, and
-# write it as a docker-archive tar. Wheels are built on the host, so the chroot
-# needs no network. Cached by the hash of the package sources.
-# Usage: job-image.sh OUT_TAR TAG
+# storage plugins, at the versions this checkout pins) with debootstrap, as a
+# docker-archive tar. Wheels are built on the host, so the chroot needs no
+# network. Cached by the hash of the package sources; prints the tar's path.
+# Usage: job-image.sh TAG  |  job-image.sh --key (print the cache key only)
 set -euo pipefail
-OUT=$1 TAG=$2
+TAG=$1
 ROOT_DIR=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${BYOK8S_CLUSTER_CACHE:-$HOME/.cache/byok8s-cluster}
 PY=${PYTHON:-$( [ -x "$ROOT_DIR/.venv/bin/python" ] && echo "$ROOT_DIR/.venv/bin/python" || echo python3)}
-key=$(cd "$ROOT_DIR" && cat setup.cfg pyproject.toml $(git ls-files byok8s workflows \
-  snakemake_storage_plugin_byok8s_azure 2>/dev/null || find byok8s workflows -type f) \
-  | sha256sum | cut -c1-16)
-if [ -f "$CACHE/job-image-$key.tar" ]; then cp "$CACHE/job-image-$key.tar" "$OUT"; exit 0; fi
+SOURCES=(setup.cfg pyproject.toml byok8s workflows snakemake_storage_plugin_byok8s_azure
+         snakemake_executor_plugin_byok8s)
+# The image gets exactly the versions installed next to this checkout (snakemake in
+# the pods must match the one that plans the jobs).
+pins=$("$PY" -m pip list --format=freeze --exclude-editable 2>/dev/null | grep -v '^byok8s==')
+key=$( (cd "$ROOT_DIR" && find "${SOURCES[@]}" -type f ! -path '*__pycache__*' ! -name '*.pyc' \
+  | LC_ALL=C sort | xargs sha256sum; echo "$pins") | sha256sum | cut -c1-16)
+if [ "$TAG" = --key ]; then echo "$key"; exit 0; fi
+OUT=$CACHE/job-image-$key.tar
+if [ -f "$OUT" ]; then echo "$OUT"; exit 0; fi
 
 base=$CACHE/debian-base
 if [ ! -x "$base/usr/bin/python3" ]; then
@@ -25,15 +31,18 @@ if [ ! -x "$base/usr/bin/python3" ]; then
 fi
 
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-"$PY" -m pip wheel -q -w "$work/wheels" "$ROOT_DIR" >&2
+echo "$pins" >"$work/constraints.txt"
+"$PY" -m pip wheel -q -c "$work/constraints.txt" -w "$work/wheels" "$ROOT_DIR" >&2
 cp -a "$base" "$work/root"
 mkdir -p "$work/root/wheels"; cp "$work/wheels/"*.whl "$work/root/wheels/"
 chroot "$work/root" /usr/bin/python3 -m venv /opt/byok8s
 chroot "$work/root" /opt/byok8s/bin/pip install -q --no-index --find-links /wheels byok8s >&2
 rm -rf "$work/root/wheels" "$work/root/root/.cache"
-# Jobs run as a non-root user where the pod asks for one; /workdir is the pods' work dir.
+# /workdir is the pods' work dir, writable by any user the pod runs as.
 mkdir -p "$work/root/workdir"; chmod 1777 "$work/root/workdir"
 IMAGE_PATH=/opt/byok8s/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  bash "$(dirname "$0")/pack-image.sh" "$work/root" "$TAG" >"$CACHE/job-image-$key.tar.tmp"
-mv "$CACHE/job-image-$key.tar.tmp" "$CACHE/job-image-$key.tar"
-cp "$CACHE/job-image-$key.tar" "$OUT"
+  bash "$(dirname "$0")/pack-image.sh" "$work/root" "$TAG" >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+# Keep the two newest images; older ones belong to older checkouts.
+ls -t "$CACHE"/job-image-*.tar | tail -n +3 | xargs -r rm -f
+echo "$OUT"

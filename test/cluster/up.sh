@@ -2,6 +2,7 @@
 # Start a real single-node Kubernetes on this machine (no Docker, no internet):
 # etcd, containerd + runc + CNI bridge from Debian; the control plane and kubelet
 # built from Debian's kubernetes source (build-binaries.sh, cached).
+# Also builds (cached) and loads the job image; its tag is written to STATE/job-image.
 # Usage: up.sh [STATE_DIR]; prints the kubeconfig path on stdout. Stop with down.sh.
 # Pods get a bridge without masquerade: they reach only this machine.
 set -euo pipefail
@@ -19,6 +20,10 @@ bash "$HERE/build-binaries.sh" "$CACHE" >&2
 
 mkdir -p "$STATE"/{pki,etcd,logs,pids,kubelet,containerd,cni}
 cd "$STATE"
+# The job image builds while the control plane starts (cold: minutes; warm: cached).
+JOB_TAG=byok8s-job:$(bash "$HERE/job-image.sh" --key)
+bash "$HERE/job-image.sh" "$JOB_TAG" >job-image.path 2>logs/job-image.log &
+image_build=$!
 
 start() {  # start NAME CMD...: run in the background, record the pid
   local name=$1; shift
@@ -123,5 +128,11 @@ start kubelet "$BIN/kubelet" --kubeconfig=kubeconfig --container-runtime=remote 
   --image-gc-high-threshold=100 --image-gc-low-threshold=99
 wait_for "node $NODE" 90 sh -c \
   "KUBECONFIG=$STATE/kubeconfig kubectl get node $NODE 2>/dev/null | grep -q ' Ready'"
+
+if ! wait "$image_build"; then log "job image build failed; see $STATE/logs/job-image.log"; exit 1; fi
+if ! ctr --address "$STATE/containerd.sock" -n k8s.io images ls -q | grep -q "$JOB_TAG\$"; then
+  ctr --address "$STATE/containerd.sock" -n k8s.io images import "$(cat job-image.path)" >&2
+fi
+echo "$JOB_TAG" >job-image
 echo "$GATEWAY" >gateway
 echo "$STATE/kubeconfig"

@@ -1,0 +1,119 @@
+"""What a Kubernetes Job and its pod say about a Snakemake job: still running,
+succeeded, or failed and why. Pure functions over the API objects, so each case
+is testable without a cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+CONTAINER = "snakemake"
+LOG_TAIL_LINES = 20
+# Waiting reasons that no amount of waiting fixes.
+HOPELESS_WAITING = ("InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str  # running | succeeded | failed
+    reason: str = ""  # one line, for a failure
+    pod: str | None = None
+    started: bool = False  # the container ran, so it has a log to read
+
+
+RUNNING = Outcome("running")
+
+
+def outcome(job: Any, pod: Any | None) -> Outcome:
+    """Classify a V1Job (None: deleted) and its newest pod (None: not created yet)."""
+    if job is None:
+        name = pod.metadata.name if pod is not None else None
+        return Outcome("failed", "its Kubernetes Job was deleted before it finished", name)
+    name = pod.metadata.name if pod is not None else None
+    container = _container(pod)
+    terminated = container.state.terminated if container and container.state else None
+    if terminated is not None:
+        if terminated.exit_code == 0:
+            return Outcome("succeeded", pod=name, started=True)
+        return Outcome("failed", _exit_reason(terminated, pod), name, started=True)
+    if pod is not None and pod.status and pod.status.reason == "Evicted":
+        return Outcome("failed", f"pod evicted: {pod.status.message or 'no message'}", name)
+    waiting = container.state.waiting if container and container.state else None
+    if waiting is not None and waiting.reason in HOPELESS_WAITING:
+        detail = f": {waiting.message}" if waiting.message else ""
+        return Outcome("failed", f"container cannot start ({waiting.reason}{detail})", name)
+    failed = _condition(job, "Failed")
+    if failed is not None:
+        text = failed.reason or "Failed"
+        if failed.message:
+            text += f": {failed.message}"
+        return Outcome("failed", f"Kubernetes Job failed ({text})", name)
+    if _condition(job, "Complete") is not None:
+        return Outcome("succeeded", pod=name, started=True)
+    return Outcome("running", pod=name)
+
+
+def newest(pods: list[Any]) -> Any | None:
+    """The most recently created pod of a Job (a Job may leave older ones behind)."""
+    if not pods:
+        return None
+    return max(pods, key=lambda p: (p.metadata.creation_timestamp or 0, p.metadata.name))
+
+
+def log_tail(text: str, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last lines of a pod log that say what went wrong: when the job's own
+    command failed, its output up to Snakemake's exception and the two lines
+    naming the command and its exit status (the rest repeats what the user sees)."""
+    kept = [line.rstrip() for line in text.splitlines() if line.strip()]
+    for i, line in enumerate(kept):
+        if line.strip() == "RuleException:":
+            return kept[max(i - lines + 2, 0) : i] + [s.strip() for s in kept[i + 1 : i + 3]]
+    return kept[-lines:]
+
+
+def failure_message(result: Outcome, log_lines: list[str], log_file: str | None) -> str:
+    """What the user reads: pod and reason, then the last lines of the pod's log."""
+    pad = " " * 8  # Snakemake prints the message after "    message: "
+    text = f"pod {result.pod or '(none)'}: {result.reason}"
+    if log_lines:
+        text += f"\n{pad}the pod log ends:\n" + "\n".join(f"{pad}| {line}" for line in log_lines)
+    elif result.started:
+        text += f"\n{pad}the pod log is empty"
+    if log_file:
+        text += f"\n{pad}full pod log: {log_file}"
+    return text + "\n"
+
+
+def _container(pod: Any | None) -> Any | None:
+    if pod is None or pod.status is None:
+        return None
+    for status in pod.status.container_statuses or ():
+        if status.name == CONTAINER:
+            return status
+    return None
+
+
+def _exit_reason(terminated: Any, pod: Any) -> str:
+    if terminated.reason == "OOMKilled":
+        limit = _memory_limit(pod)
+        return "killed for running out of memory (OOMKilled" + (
+            f", memory limit {limit})" if limit else ")"
+        )
+    text = f"exited with code {terminated.exit_code}"
+    if terminated.reason and terminated.reason != "Error":
+        text += f" ({terminated.reason})"
+    return text
+
+
+def _memory_limit(pod: Any) -> str | None:
+    for container in pod.spec.containers if pod.spec else ():
+        if container.name == CONTAINER and container.resources and container.resources.limits:
+            return container.resources.limits.get("memory")
+    return None
+
+
+def _condition(job: Any, kind: str) -> Any | None:
+    for condition in (job.status.conditions if job.status else None) or ():
+        if condition.type == kind and condition.status == "True":
+            return condition
+    return None

@@ -1,0 +1,175 @@
+"""The local single-node Kubernetes of test/cluster/, for tests and benchmarks.
+
+`start()` runs up.sh on a fresh state directory (after stopping whatever a crashed
+earlier session left there) and `Cluster.stop()` runs down.sh, which stops every
+process by pid. TEST_CLUSTER_STATE=DIR uses a cluster already started with
+`test/cluster/up.sh DIR` and leaves it running (quick iteration by hand).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCRIPTS = Path(__file__).resolve().parent / "cluster"
+STATE = Path(os.environ.get("TEST_CLUSTER_STATE") or "/tmp/byok8s-test-cluster")
+COMMANDS = (
+    "etcd",
+    "containerd",
+    "runc",
+    "ctr",
+    "debootstrap",
+    "go",
+    "gcc",
+    "make",
+    "ip",
+    "curl",
+    "openssl",
+    "dpkg-source",
+    "apt-get",
+)
+PACKAGES = SCRIPTS / "packages.txt"
+
+
+class ClusterMissing(RuntimeError):
+    pass
+
+
+@dataclass
+class Cluster:
+    state: Path
+    kubeconfig: Path
+    gateway: str  # the bridge's address: pods reach services on this machine here
+    image: str  # the job image, loaded into containerd
+    owned: bool = True  # started by us, so stopped by us
+    setup_seconds: float = 0.0
+
+    def api(self) -> Any:
+        """An ApiClient for this cluster (not the kubernetes library's global one)."""
+        import kubernetes
+
+        config = kubernetes.client.Configuration()
+        kubernetes.config.load_kube_config(
+            config_file=str(self.kubeconfig), client_configuration=config
+        )
+        import warnings
+
+        from urllib3.exceptions import InsecureRequestWarning
+
+        warnings.simplefilter("ignore", InsecureRequestWarning)
+        return kubernetes.client.ApiClient(config)
+
+    def stop(self) -> None:
+        if self.owned:
+            subprocess.run(["bash", str(SCRIPTS / "down.sh"), str(self.state)], check=False)
+
+
+def missing_prerequisites() -> list[str]:
+    missing = [c for c in COMMANDS if shutil.which(c) is None]
+    if not Path("/usr/lib/cni/bridge").exists():
+        missing.append("/usr/lib/cni/bridge")
+    if os.geteuid() != 0:
+        missing.append("root (containerd, runc and the bridge need it)")
+    return missing
+
+
+def start() -> Cluster:
+    if os.environ.get("TEST_CLUSTER_STATE"):
+        return _read(STATE, owned=False, seconds=0.0)
+    missing = missing_prerequisites()
+    if missing:
+        raise ClusterMissing(
+            f"local cluster prerequisites missing: {', '.join(missing)}; "
+            f"run test/setup.sh (installs the Debian packages in {PACKAGES})"
+        )
+    subprocess.run(["bash", str(SCRIPTS / "down.sh"), str(STATE)], check=False)
+    shutil.rmtree(STATE, ignore_errors=True)
+    for port in (2379, 6443):
+        if _listening(port):
+            raise RuntimeError(
+                f"port {port} is in use: another cluster is running; stop it with "
+                "test/cluster/down.sh STATE_DIR"
+            )
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["bash", str(SCRIPTS / "up.sh"), str(STATE)], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        subprocess.run(["bash", str(SCRIPTS / "down.sh"), str(STATE)], check=False)
+        raise RuntimeError(f"up.sh failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return _read(STATE, owned=True, seconds=time.monotonic() - started)
+
+
+def _read(state: Path, owned: bool, seconds: float) -> Cluster:
+    return Cluster(
+        state=state,
+        kubeconfig=state / "kubeconfig",
+        gateway=(state / "gateway").read_text().strip(),
+        image=(state / "job-image").read_text().strip(),
+        owned=owned,
+        setup_seconds=seconds,
+    )
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Recorder:
+    """Records every pod and Secret seen in a namespace while a run goes on
+    (a run deletes its Jobs and Secret at the end, so they are watched live)."""
+
+    api: Any
+    namespace: str
+    pods: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, Any] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def __enter__(self) -> Recorder:
+        import kubernetes
+
+        core = kubernetes.client.CoreV1Api(self.api)
+        for lister, into in (
+            (core.list_namespaced_pod, self.pods),
+            (core.list_namespaced_secret, self.secrets),
+        ):
+            thread = threading.Thread(target=self._watch, args=(lister, into), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        time.sleep(0.5)  # the watches are open before the run starts
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        time.sleep(1.0)  # the last events of the run arrive
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(5)
+
+    def _watch(self, lister: Any, into: dict[str, Any]) -> None:
+        import kubernetes
+
+        version = None
+        while not self._stop.is_set():
+            watch = kubernetes.watch.Watch()
+            try:
+                for event in watch.stream(
+                    lister, self.namespace, timeout_seconds=1, resource_version=version
+                ):
+                    obj = event["object"]
+                    version = obj.metadata.resource_version
+                    into[obj.metadata.name] = obj
+                    if self._stop.is_set():
+                        break
+            except kubernetes.client.exceptions.ApiException:
+                version = None  # too old: start over with a fresh list

@@ -1,0 +1,236 @@
+"""byok8s end to end on the real local Kubernetes (test/cluster/), through the CLI
+entry point, with S3 (moto) and Azure Blob (Azurite) as default storage."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import S3_SECRET
+from helpers import tree, write_json
+from localcluster import Recorder
+
+pytestmark = pytest.mark.cluster
+
+BYOK8S = str(Path(sys.executable).parent / "byok8s")  # the installed entry point
+TOKEN = "tok-3f9a1c77e2b54d0b9f5e-secret"
+
+
+def byok8s(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run(
+        [BYOK8S, *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def run_recorded(on_cluster: dict, *args: str, cwd: Path, env: dict | None = None) -> tuple:
+    """Run byok8s on the cluster, recording every pod and Secret of the namespace."""
+    cluster, namespace = on_cluster["cluster"], on_cluster["namespace"]
+    with Recorder(cluster.api(), namespace) as seen:
+        result = byok8s(*args, *on_cluster["options"], cwd=cwd, env=env)
+    return result, seen
+
+
+def jobs_run(stdout: str) -> int:
+    line = next(x for x in stdout.splitlines() if x.startswith("jobs: "))
+    return int(line.split()[1])
+
+
+def left_behind(on_cluster: dict) -> dict[str, list[str]]:
+    import kubernetes
+
+    api = on_cluster["cluster"].api()
+    ns = on_cluster["namespace"]
+    core, batch = kubernetes.client.CoreV1Api(api), kubernetes.client.BatchV1Api(api)
+    return {
+        "jobs": [j.metadata.name for j in batch.list_namespaced_job(ns).items],
+        "pods": [p.metadata.name for p in core.list_namespaced_pod(ns).items],
+        "secrets": [s.metadata.name for s in core.list_namespaced_secret(ns).items],
+    }
+
+
+def assert_pods_clean(pods: dict[str, Any], image: str, count: int, *secrets: str) -> None:
+    """Every job ran as its own pod of the job image, succeeded, installed nothing,
+    and got credentials only as references to a Secret."""
+    assert len(pods) == count, sorted(pods)
+    for pod in pods.values():
+        (container,) = pod.spec.containers
+        assert container.image == image
+        terminated = pod.status.container_statuses[0].state.terminated
+        assert terminated is not None and terminated.exit_code == 0, pod.status
+        command = " ".join(container.command + container.args)
+        assert "pip install" not in command
+        for env in container.env or ():
+            assert env.value is None, env.name
+            assert env.value_from.secret_key_ref is not None, env.name
+        spec = json.dumps(pod.to_dict(), default=str)
+        for secret in secrets:
+            assert secret not in spec
+
+
+def test_bundled_example_on_s3(on_cluster: dict, cluster_s3: dict, workdir: Path) -> None:
+    bucket, endpoint = cluster_s3["bucket"], cluster_s3["endpoint"]
+    result, seen = run_recorded(
+        on_cluster,
+        "workflow-alpha",
+        "params-blue",
+        "--bucket",
+        f"s3://{bucket}/run1",
+        "--s3-endpoint-url",
+        endpoint,
+        cwd=workdir,
+    )
+    assert result.returncode == 0, result.stderr
+    body = cluster_s3["client"].get_object(Bucket=bucket, Key="run1/alpha.txt")["Body"].read()
+    assert body == b"alpha blue\n"
+    assert f"s3://{bucket}/run1/alpha.txt" in result.stdout
+    assert_pods_clean(seen.pods, on_cluster["cluster"].image, 1, S3_SECRET)
+    # The run's Secret held the S3 credentials and is gone now.
+    assert len(seen.secrets) == 1
+    (secret,) = seen.secrets.values()
+    values = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
+    assert S3_SECRET in values.values(), sorted(values)
+    assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
+
+
+def test_multi_step_workflow_on_s3(on_cluster: dict, cluster_s3: dict, workdir: Path) -> None:
+    bucket, endpoint = cluster_s3["bucket"], cluster_s3["endpoint"]
+    result, seen = run_recorded(
+        on_cluster,
+        "workflow-fanout",
+        "params-fanout",
+        "--bucket",
+        f"s3://{bucket}/fan",
+        "--s3-endpoint-url",
+        endpoint,
+        "--jobs",
+        "4",
+        cwd=workdir,
+    )
+    assert result.returncode == 0, result.stderr
+    assert jobs_run(result.stdout) == 14
+    # 13 pods: the target rule `all` has no command, so Snakemake runs no job for it.
+    assert_pods_clean(seen.pods, on_cluster["cluster"].image, 13, S3_SECRET)
+    rules = sorted(p.metadata.labels.get("job-name", "")[:8] for p in seen.pods.values())
+    assert all(r == "snakejob" for r in rules)
+    # The same workflow run on this machine gives the same summary, byte for byte.
+    local = workdir.parent / "local"
+    local.mkdir()
+    assert byok8s("workflow-fanout", "params-fanout", cwd=local).returncode == 0
+    remote = cluster_s3["client"].get_object(Bucket=bucket, Key="fan/summary.tsv")["Body"].read()
+    assert remote == (local / "summary.tsv").read_bytes()
+    assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
+
+
+def test_bundled_example_on_azurite_with_sas(
+    on_cluster: dict, cluster_azure: dict, workdir: Path
+) -> None:
+    container, sas = cluster_azure["container"], cluster_azure["sas"]
+    env = {"AZ_BLOB_ACCOUNT_URL": f"{cluster_azure['url']}?{sas}"}
+    result, seen = run_recorded(
+        on_cluster,
+        "workflow-alpha",
+        "params-red",
+        "--bucket",
+        f"az://{container}/runs/a",
+        cwd=workdir,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    blob = cluster_azure["client"].download_blob("runs/a/alpha.txt").readall()
+    assert blob == b"alpha red\n"
+    signature = sas.split("sig=")[1].split("&")[0]
+    assert_pods_clean(seen.pods, on_cluster["cluster"].image, 1, sas, signature)
+    for text in (result.stdout, result.stderr):
+        assert signature not in text and sas not in text
+    assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
+
+
+ENV_SNAKEFILE = """
+rule all:
+    output: "token.txt"
+    shell: "printf %s \\"$APP_TOKEN\\" | sha256sum | cut -d' ' -f1 > {output}"
+"""
+
+
+def test_envvars_reach_pods_through_a_secret(
+    on_cluster: dict, cluster_s3: dict, workdir: Path
+) -> None:
+    (workdir / "Snakefile").write_text(ENV_SNAKEFILE)
+    write_json(workdir / "wf.json", {"snakefile": "Snakefile", "targets": ["all"]})
+    write_json(workdir / "params.json", {})
+    bucket, endpoint = cluster_s3["bucket"], cluster_s3["endpoint"]
+    result, seen = run_recorded(
+        on_cluster,
+        "wf.json",
+        "params.json",
+        "--bucket",
+        f"s3://{bucket}/env",
+        "--s3-endpoint-url",
+        endpoint,
+        "--envvars",
+        "APP_TOKEN",
+        cwd=workdir,
+        env={"APP_TOKEN": TOKEN},
+    )
+    assert result.returncode == 0, result.stderr
+    body = cluster_s3["client"].get_object(Bucket=bucket, Key="env/token.txt")["Body"].read()
+    assert body.decode().strip() == hashlib.sha256(TOKEN.encode()).hexdigest()
+    assert_pods_clean(seen.pods, on_cluster["cluster"].image, 1, TOKEN)
+    (pod,) = seen.pods.values()
+    refs = {e.name: e.value_from.secret_key_ref for e in pod.spec.containers[0].env}
+    assert refs["APP_TOKEN"].name in seen.secrets
+    assert TOKEN not in result.stdout + result.stderr
+    assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
+
+
+FAILING_SNAKEFILE = """
+rule all:
+    input: "out.txt"
+rule align:
+    output: "out.txt"
+    shell: "echo 'reference index ref.fa.fai is missing' >&2; exit 3"
+"""
+
+
+def test_failed_job_shows_the_pod_log(on_cluster: dict, cluster_s3: dict, workdir: Path) -> None:
+    (workdir / "Snakefile").write_text(FAILING_SNAKEFILE)
+    write_json(workdir / "wf.json", {"snakefile": "Snakefile", "targets": ["all"]})
+    write_json(workdir / "params.json", {})
+    bucket, endpoint = cluster_s3["bucket"], cluster_s3["endpoint"]
+    before = tree(workdir)
+    result, seen = run_recorded(
+        on_cluster,
+        "wf.json",
+        "params.json",
+        "--bucket",
+        f"s3://{bucket}/fail",
+        "--s3-endpoint-url",
+        endpoint,
+        cwd=workdir,
+    )
+    assert result.returncode == 1, result.stderr
+    (pod,) = seen.pods
+    # The command's own stderr, its exit status and the pod's name are shown...
+    assert "| reference index ref.fa.fai is missing" in result.stderr
+    assert "returned non-zero exit status 3" in result.stderr
+    assert f"pod {pod}: exited with code 1" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("byok8s: error: 1 job failed: rule align [job 1]")
+    # ...and the whole pod log is kept.
+    logs = [p for p in tree(workdir) - before if p.endswith(".log") and "kubernetes-logs" in p]
+    assert len(logs) == 1
+    assert "ref.fa.fai is missing" in (workdir / logs[0]).read_text()
+    assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}

@@ -1,0 +1,197 @@
+"""How the byok8s executor reads a Kubernetes Job and its pod (no cluster needed:
+the API objects are built as the API server returns them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from kubernetes import client as k8s
+
+from snakemake_executor_plugin_byok8s import status
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def job(*conditions: tuple[str, str, str]) -> k8s.V1Job:
+    return k8s.V1Job(
+        metadata=k8s.V1ObjectMeta(name="snakejob-1"),
+        status=k8s.V1JobStatus(
+            conditions=[
+                k8s.V1JobCondition(type=t, status="True", reason=r, message=m)
+                for t, r, m in conditions
+            ]
+        ),
+    )
+
+
+def pod(
+    state: k8s.V1ContainerState | None = None,
+    name: str = "snakejob-1-abcde",
+    reason: str | None = None,
+    message: str | None = None,
+    memory_limit: str | None = None,
+    created: datetime = T0,
+) -> k8s.V1Pod:
+    limits = {"memory": memory_limit} if memory_limit else None
+    return k8s.V1Pod(
+        metadata=k8s.V1ObjectMeta(name=name, creation_timestamp=created),
+        spec=k8s.V1PodSpec(
+            containers=[
+                k8s.V1Container(
+                    name="snakemake", resources=k8s.V1ResourceRequirements(limits=limits)
+                )
+            ]
+        ),
+        status=k8s.V1PodStatus(
+            reason=reason,
+            message=message,
+            container_statuses=None
+            if state is None
+            else [
+                k8s.V1ContainerStatus(
+                    name="snakemake",
+                    state=state,
+                    image="i",
+                    image_id="",
+                    ready=False,
+                    restart_count=0,
+                )
+            ],
+        ),
+    )
+
+
+def terminated(code: int, reason: str = "Error") -> k8s.V1ContainerState:
+    return k8s.V1ContainerState(
+        terminated=k8s.V1ContainerStateTerminated(exit_code=code, reason=reason)
+    )
+
+
+def waiting(reason: str, message: str | None = None) -> k8s.V1ContainerState:
+    return k8s.V1ContainerState(waiting=k8s.V1ContainerStateWaiting(reason=reason, message=message))
+
+
+CASES = [
+    ("pod not created yet", job(), None, "running", ""),
+    ("container creating", job(), pod(waiting("ContainerCreating")), "running", ""),
+    ("running", job(), pod(k8s.V1ContainerState(running={})), "running", ""),
+    ("exit 0", job(), pod(terminated(0, "Completed")), "succeeded", ""),
+    ("job complete, pod gone", job(("Complete", "", "")), None, "succeeded", ""),
+    ("exit 1", job(), pod(terminated(1)), "failed", "exited with code 1"),
+    (
+        "exit 137 other reason",
+        job(),
+        pod(terminated(137, "ContainerCannotRun")),
+        "failed",
+        "exited with code 137 (ContainerCannotRun)",
+    ),
+    (
+        "oom with limit",
+        job(),
+        pod(terminated(137, "OOMKilled"), memory_limit="100M"),
+        "failed",
+        "killed for running out of memory (OOMKilled, memory limit 100M)",
+    ),
+    (
+        "oom without limit",
+        job(),
+        pod(terminated(137, "OOMKilled")),
+        "failed",
+        "killed for running out of memory (OOMKilled)",
+    ),
+    (
+        "evicted",
+        job(),
+        pod(reason="Evicted", message="The node was low on resource: memory."),
+        "failed",
+        "pod evicted: The node was low on resource: memory.",
+    ),
+    (
+        "image never pulled",
+        job(),
+        pod(waiting("ErrImageNeverPull", "image x not present")),
+        "failed",
+        "container cannot start (ErrImageNeverPull: image x not present)",
+    ),
+    (
+        "bad image name",
+        job(),
+        pod(waiting("InvalidImageName")),
+        "failed",
+        "container cannot start (InvalidImageName)",
+    ),
+    (
+        "deadline",
+        job(("Failed", "DeadlineExceeded", "Job was active longer than specified")),
+        pod(k8s.V1ContainerState(running={})),
+        "failed",
+        "Kubernetes Job failed (DeadlineExceeded: Job was active longer than specified)",
+    ),
+    ("job deleted", None, None, "failed", "its Kubernetes Job was deleted before it finished"),
+]
+
+
+@pytest.mark.parametrize(
+    "the_job, the_pod, state, reason", [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_outcome(the_job: k8s.V1Job, the_pod: k8s.V1Pod, state: str, reason: str) -> None:
+    result = status.outcome(the_job, the_pod)
+    assert (result.state, result.reason) == (state, reason)
+    if the_pod is not None:
+        assert result.pod == the_pod.metadata.name
+
+
+def test_the_newest_pod_is_the_one_read() -> None:
+    old = pod(terminated(1), name="old", created=T0)
+    new = pod(terminated(0), name="new", created=T0 + timedelta(seconds=5))
+    assert status.newest([new, old]).metadata.name == "new"
+    assert status.newest([]) is None
+
+
+POD_LOG = """Building DAG of jobs...
+Select jobs to execute...
+rule align:
+    output: out.txt
+line from the command 1
+samtools: reference index ref.fa.fai is missing
+RuleException:
+CalledProcessError in file "/workdir/Snakefile", line 5:
+Command 'set -euo pipefail; samtools ...' returned non-zero exit status 3.
+[Sun Nov 22 21:13:52 2026]
+Error in rule align:
+    message: None
+Shutting down, this might take some time.
+"""
+
+
+def test_the_log_tail_ends_at_the_failed_command() -> None:
+    lines = status.log_tail(POD_LOG, lines=4)
+    assert lines == [
+        "line from the command 1",
+        "samtools: reference index ref.fa.fai is missing",
+        'CalledProcessError in file "/workdir/Snakefile", line 5:',
+        "Command 'set -euo pipefail; samtools ...' returned non-zero exit status 3.",
+    ]
+
+
+def test_a_log_without_a_rule_exception_gives_its_last_lines() -> None:
+    text = "\n".join(f"line {i}" for i in range(50)) + "\n\n"
+    assert status.log_tail(text, lines=3) == ["line 47", "line 48", "line 49"]
+
+
+def test_the_failure_message_names_pod_reason_log_lines_and_log_file() -> None:
+    result = status.Outcome("failed", "exited with code 1", "snakejob-1-abcde", started=True)
+    text = status.failure_message(result, ["boom"], "/w/.snakemake/x.log")
+    assert text.splitlines() == [
+        "pod snakejob-1-abcde: exited with code 1",
+        "        the pod log ends:",
+        "        | boom",
+        "        full pod log: /w/.snakemake/x.log",
+    ]
+    empty = status.failure_message(result, [], None)
+    assert "the pod log is empty" in empty
+    never_ran = status.Outcome("failed", "container cannot start (InvalidImageName)", "p")
+    assert status.failure_message(never_ran, [], None) == (
+        "pod p: container cannot start (InvalidImageName)\n"
+    )
