@@ -127,14 +127,19 @@ def _container(azurite_server: services.Server) -> Iterator[dict]:
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[localcluster.Cluster]:
+def cluster(pytestconfig: pytest.Config) -> Iterator[localcluster.Cluster]:
     """A real single-node Kubernetes, started once per session and stopped (by pid)
     at its end, also when tests fail."""
     try:
         running = localcluster.start()
     except localcluster.ClusterMissing as exc:
         _unavailable(str(exc))
-    print(f"\nlocal cluster: kubeconfig {running.kubeconfig}, up in {running.setup_seconds:.1f} s")
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"\nlocal cluster: kubeconfig {running.kubeconfig}, job image {running.image}, "
+            f"up in {running.setup_seconds:.1f} s"
+        )
     yield running
     running.stop()
 

@@ -43,6 +43,27 @@ def run_recorded(on_cluster: dict, *args: str, cwd: Path, env: dict | None = Non
     return result, seen
 
 
+def run_on_s3(
+    on_cluster: dict, cluster_s3: dict, wf: str, params: str, prefix: str, *extra: str, **kw: Any
+) -> tuple:
+    url = f"s3://{cluster_s3['bucket']}/{prefix}"
+    endpoint = ["--s3-endpoint-url", cluster_s3["endpoint"]]
+    return run_recorded(on_cluster, wf, params, "--bucket", url, *endpoint, *extra, **kw)
+
+
+def s3_text(cluster_s3: dict, key: str) -> str:
+    obj = cluster_s3["client"].get_object(Bucket=cluster_s3["bucket"], Key=key)
+    return obj["Body"].read().decode()
+
+
+def own_workflow(workdir: Path, snakefile: str) -> tuple[str, str]:
+    """A user's own Snakefile with its workflow config and (empty) params."""
+    (workdir / "Snakefile").write_text(snakefile)
+    write_json(workdir / "wf.json", {"snakefile": "Snakefile", "targets": ["all"]})
+    write_json(workdir / "params.json", {})
+    return "wf.json", "params.json"
+
+
 def jobs_run(stdout: str) -> int:
     line = next(x for x in stdout.splitlines() if x.startswith("jobs: "))
     return int(line.split()[1])
@@ -81,21 +102,13 @@ def assert_pods_clean(pods: dict[str, Any], image: str, count: int, *secrets: st
 
 
 def test_bundled_example_on_s3(on_cluster: dict, cluster_s3: dict, workdir: Path) -> None:
-    bucket, endpoint = cluster_s3["bucket"], cluster_s3["endpoint"]
-    result, seen = run_recorded(
-        on_cluster,
-        "workflow-alpha",
-        "params-blue",
-        "--bucket",
-        f"s3://{bucket}/run1",
-        "--s3-endpoint-url",
-        endpoint,
-        cwd=workdir,
+    result, seen = run_on_s3(
+        on_cluster, cluster_s3, "workflow-alpha", "params-blue", "run1", cwd=workdir
     )
     assert result.returncode == 0, result.stderr
-    body = cluster_s3["client"].get_object(Bucket=bucket, Key="run1/alpha.txt")["Body"].read()
-    assert body == b"alpha blue\n"
-    assert f"s3://{bucket}/run1/alpha.txt" in result.stdout
+    assert s3_text(cluster_s3, "run1/alpha.txt") == "alpha blue
+"
+    assert f"s3://{cluster_s3['bucket']}/run1/alpha.txt" in result.stdout
     assert_pods_clean(seen.pods, on_cluster["cluster"].image, 1, S3_SECRET)
     # The run's Secret held the S3 credentials and is gone now.
     assert len(seen.secrets) == 1
@@ -106,31 +119,18 @@ def test_bundled_example_on_s3(on_cluster: dict, cluster_s3: dict, workdir: Path
 
 
 def test_multi_step_workflow_on_s3(on_cluster: dict, cluster_s3: dict, workdir: Path) -> None:
-    bucket, endpoint = cluster_s3["bucket"], cluster_s3["endpoint"]
-    result, seen = run_recorded(
-        on_cluster,
-        "workflow-fanout",
-        "params-fanout",
-        "--bucket",
-        f"s3://{bucket}/fan",
-        "--s3-endpoint-url",
-        endpoint,
-        "--jobs",
-        "4",
-        cwd=workdir,
+    result, seen = run_on_s3(
+        on_cluster, cluster_s3, "workflow-fanout", "params-fanout", "fan", "--jobs", "4", cwd=workdir
     )
     assert result.returncode == 0, result.stderr
     assert jobs_run(result.stdout) == 14
     # 13 pods: the target rule `all` has no command, so Snakemake runs no job for it.
     assert_pods_clean(seen.pods, on_cluster["cluster"].image, 13, S3_SECRET)
-    rules = sorted(p.metadata.labels.get("job-name", "")[:8] for p in seen.pods.values())
-    assert all(r == "snakejob" for r in rules)
     # The same workflow run on this machine gives the same summary, byte for byte.
     local = workdir.parent / "local"
     local.mkdir()
     assert byok8s("workflow-fanout", "params-fanout", cwd=local).returncode == 0
-    remote = cluster_s3["client"].get_object(Bucket=bucket, Key="fan/summary.tsv")["Body"].read()
-    assert remote == (local / "summary.tsv").read_bytes()
+    assert s3_text(cluster_s3, "fan/summary.tsv") == (local / "summary.tsv").read_text()
     assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
 
 
@@ -139,14 +139,9 @@ def test_bundled_example_on_azurite_with_sas(
 ) -> None:
     container, sas = cluster_azure["container"], cluster_azure["sas"]
     env = {"AZ_BLOB_ACCOUNT_URL": f"{cluster_azure['url']}?{sas}"}
+    url = f"az://{container}/runs/a"
     result, seen = run_recorded(
-        on_cluster,
-        "workflow-alpha",
-        "params-red",
-        "--bucket",
-        f"az://{container}/runs/a",
-        cwd=workdir,
-        env=env,
+        on_cluster, "workflow-alpha", "params-red", "--bucket", url, cwd=workdir, env=env
     )
     assert result.returncode == 0, result.stderr
     blob = cluster_azure["client"].download_blob("runs/a/alpha.txt").readall()
@@ -168,26 +163,13 @@ rule all:
 def test_envvars_reach_pods_through_a_secret(
     on_cluster: dict, cluster_s3: dict, workdir: Path
 ) -> None:
-    (workdir / "Snakefile").write_text(ENV_SNAKEFILE)
-    write_json(workdir / "wf.json", {"snakefile": "Snakefile", "targets": ["all"]})
-    write_json(workdir / "params.json", {})
-    bucket, endpoint = cluster_s3["bucket"], cluster_s3["endpoint"]
-    result, seen = run_recorded(
-        on_cluster,
-        "wf.json",
-        "params.json",
-        "--bucket",
-        f"s3://{bucket}/env",
-        "--s3-endpoint-url",
-        endpoint,
-        "--envvars",
-        "APP_TOKEN",
-        cwd=workdir,
-        env={"APP_TOKEN": TOKEN},
-    )
+    wf, params = own_workflow(workdir, ENV_SNAKEFILE)
+    result, seen = run_on_s3(
+        on_cluster, cluster_s3, wf, params, "env", "--envvars", "APP_TOKEN",
+        cwd=workdir, env={"APP_TOKEN": TOKEN},
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    body = cluster_s3["client"].get_object(Bucket=bucket, Key="env/token.txt")["Body"].read()
-    assert body.decode().strip() == hashlib.sha256(TOKEN.encode()).hexdigest()
+    assert s3_text(cluster_s3, "env/token.txt").strip() == hashlib.sha256(TOKEN.encode()).hexdigest()
     assert_pods_clean(seen.pods, on_cluster["cluster"].image, 1, TOKEN)
     (pod,) = seen.pods.values()
     refs = {e.name: e.value_from.secret_key_ref for e in pod.spec.containers[0].env}
@@ -206,21 +188,9 @@ rule align:
 
 
 def test_failed_job_shows_the_pod_log(on_cluster: dict, cluster_s3: dict, workdir: Path) -> None:
-    (workdir / "Snakefile").write_text(FAILING_SNAKEFILE)
-    write_json(workdir / "wf.json", {"snakefile": "Snakefile", "targets": ["all"]})
-    write_json(workdir / "params.json", {})
-    bucket, endpoint = cluster_s3["bucket"], cluster_s3["endpoint"]
+    wf, params = own_workflow(workdir, FAILING_SNAKEFILE)
     before = tree(workdir)
-    result, seen = run_recorded(
-        on_cluster,
-        "wf.json",
-        "params.json",
-        "--bucket",
-        f"s3://{bucket}/fail",
-        "--s3-endpoint-url",
-        endpoint,
-        cwd=workdir,
-    )
+    result, seen = run_on_s3(on_cluster, cluster_s3, wf, params, "fail", cwd=workdir)
     assert result.returncode == 1, result.stderr
     (pod,) = seen.pods
     # The command's own stderr, its exit status and the pod's name are shown...

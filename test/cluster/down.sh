@@ -21,5 +21,6 @@ for pidfile in "$STATE"/pids/*; do
 done
 mountpoint -q "$STATE/kubelet" 2>/dev/null || true
 grep " $STATE/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
-ip link del byok8s0 2>/dev/null
+# The bridge, only if this state's up.sh made it (another cluster may be using one).
+[ -f "$STATE/bridge" ] && ip link del "$(cat "$STATE/bridge")" 2>/dev/null && rm -f "$STATE/bridge"
 exit 0

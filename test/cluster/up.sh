@@ -119,6 +119,7 @@ if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
   ip addr add "$GATEWAY/${POD_CIDR#*/}" dev "$BRIDGE"
 fi
 ip link set "$BRIDGE" up
+echo "$BRIDGE" >bridge
 
 start kubelet "$BIN/kubelet" --kubeconfig=kubeconfig --container-runtime=remote \
   --container-runtime-endpoint="unix://$STATE/containerd.sock" --cgroup-driver=cgroupfs \
