@@ -15,6 +15,8 @@ for name in containerd etcd; do
   [ -f "$STATE/pids/$name" ] && kill "$(cat "$STATE/pids/$name")" 2>/dev/null
 done
 sleep 2
+# Pod shims outlive containerd; they are this cluster's if they use its socket.
+pkill -9 -f "containerd-shim-runc-v2 .*-address $STATE/containerd.sock" 2>/dev/null
 for pidfile in "$STATE"/pids/*; do
   pid=$(cat "$pidfile"); kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
   rm -f "$pidfile"
