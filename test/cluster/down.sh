@@ -18,6 +18,7 @@ sleep 2
 # Pod shims outlive containerd; they are this cluster's if they use its socket.
 pkill -9 -f "containerd-shim-runc-v2 .*-address $STATE/containerd.sock" 2>/dev/null
 for pidfile in "$STATE"/pids/*; do
+  [ -f "$pidfile" ] || continue
   pid=$(cat "$pidfile"); kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
   rm -f "$pidfile"
 done
