@@ -106,8 +106,7 @@ def test_bundled_example_on_s3(on_cluster: dict, cluster_s3: dict, workdir: Path
         on_cluster, cluster_s3, "workflow-alpha", "params-blue", "run1", cwd=workdir
     )
     assert result.returncode == 0, result.stderr
-    assert s3_text(cluster_s3, "run1/alpha.txt") == "alpha blue
-"
+    assert s3_text(cluster_s3, "run1/alpha.txt") == "alpha blue\n"
     assert f"s3://{cluster_s3['bucket']}/run1/alpha.txt" in result.stdout
     assert_pods_clean(seen.pods, on_cluster["cluster"].image, 1, S3_SECRET)
     # The run's Secret held the S3 credentials and is gone now.
@@ -120,7 +119,14 @@ def test_bundled_example_on_s3(on_cluster: dict, cluster_s3: dict, workdir: Path
 
 def test_multi_step_workflow_on_s3(on_cluster: dict, cluster_s3: dict, workdir: Path) -> None:
     result, seen = run_on_s3(
-        on_cluster, cluster_s3, "workflow-fanout", "params-fanout", "fan", "--jobs", "4", cwd=workdir
+        on_cluster,
+        cluster_s3,
+        "workflow-fanout",
+        "params-fanout",
+        "fan",
+        "--jobs",
+        "4",
+        cwd=workdir,
     )
     assert result.returncode == 0, result.stderr
     assert jobs_run(result.stdout) == 14
@@ -169,7 +175,9 @@ def test_envvars_reach_pods_through_a_secret(
         cwd=workdir, env={"APP_TOKEN": TOKEN},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert s3_text(cluster_s3, "env/token.txt").strip() == hashlib.sha256(TOKEN.encode()).hexdigest()
+    assert (
+        s3_text(cluster_s3, "env/token.txt").strip() == hashlib.sha256(TOKEN.encode()).hexdigest()
+    )
     assert_pods_clean(seen.pods, on_cluster["cluster"].image, 1, TOKEN)
     (pod,) = seen.pods.values()
     refs = {e.name: e.value_from.secret_key_ref for e in pod.spec.containers[0].env}
