@@ -20,6 +20,8 @@ from typing import Any
 
 SCRIPTS = Path(__file__).resolve().parent / "cluster"
 STATE = Path(os.environ.get("TEST_CLUSTER_STATE") or "/tmp/byok8s-test-cluster")
+# Read now: tests run with a scratch HOME and no BYOK8S_* variables.
+CACHE = os.environ.get("BYOK8S_CLUSTER_CACHE") or str(Path.home() / ".cache" / "byok8s-cluster")
 COMMANDS = (
     "etcd",
     "containerd",
@@ -40,6 +42,12 @@ PACKAGES = SCRIPTS / "packages.txt"
 
 class ClusterMissing(RuntimeError):
     pass
+
+
+def script(name: str, *args: str, **kwargs: Any) -> subprocess.CompletedProcess:
+    """Run one of test/cluster/*.sh with the real cache directory."""
+    env = {**os.environ, "BYOK8S_CLUSTER_CACHE": CACHE}
+    return subprocess.run(["bash", str(SCRIPTS / name), *args], env=env, **kwargs)
 
 
 @dataclass
@@ -68,7 +76,7 @@ class Cluster:
 
     def stop(self) -> None:
         if self.owned:
-            subprocess.run(["bash", str(SCRIPTS / "down.sh"), str(self.state)], check=False)
+            script("down.sh", str(self.state))
 
 
 def missing_prerequisites() -> list[str]:
@@ -89,7 +97,7 @@ def start() -> Cluster:
             f"local cluster prerequisites missing: {', '.join(missing)}; "
             f"run test/setup.sh (installs the Debian packages in {PACKAGES})"
         )
-    subprocess.run(["bash", str(SCRIPTS / "down.sh"), str(STATE)], check=False)
+    script("down.sh", str(STATE))
     shutil.rmtree(STATE, ignore_errors=True)
     for port in (2379, 6443):
         if _listening(port):
@@ -98,11 +106,9 @@ def start() -> Cluster:
                 "test/cluster/down.sh STATE_DIR"
             )
     started = time.monotonic()
-    proc = subprocess.run(
-        ["bash", str(SCRIPTS / "up.sh"), str(STATE)], capture_output=True, text=True
-    )
+    proc = script("up.sh", str(STATE), capture_output=True, text=True)
     if proc.returncode != 0:
-        subprocess.run(["bash", str(SCRIPTS / "down.sh"), str(STATE)], check=False)
+        script("down.sh", str(STATE))
         raise RuntimeError(f"up.sh failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     return _read(STATE, owned=True, seconds=time.monotonic() - started)
 

@@ -3,22 +3,19 @@ stops by pid what up.sh recorded."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from localcluster import SCRIPTS, Cluster
+from localcluster import Cluster, script
 
 
 @pytest.mark.cluster
 def test_up_again_on_a_running_cluster_changes_nothing(cluster: Cluster) -> None:
     pids = {p.name: p.read_text() for p in (cluster.state / "pids").iterdir()}
     started = time.monotonic()
-    proc = subprocess.run(
-        ["bash", str(SCRIPTS / "up.sh"), str(cluster.state)], capture_output=True, text=True
-    )
+    proc = script("up.sh", str(cluster.state), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(cluster.kubeconfig)
     assert time.monotonic() - started < 20
@@ -34,8 +31,7 @@ def test_down_stops_every_recorded_process_by_pid(tmp_path: Path) -> None:
         (tmp_path / "pids" / name).write_text(str(procs[name].pid))
     bystander = subprocess.Popen(["sleep", "300"])
     try:
-        env = {**os.environ, "PATH": os.environ["PATH"]}
-        subprocess.run(["bash", str(SCRIPTS / "down.sh"), str(tmp_path)], check=True, env=env)
+        script("down.sh", str(tmp_path), check=True)
         for name, proc in procs.items():
             assert proc.wait(5) is not None, name
         assert not list((tmp_path / "pids").iterdir())
@@ -45,5 +41,5 @@ def test_down_stops_every_recorded_process_by_pid(tmp_path: Path) -> None:
 
 
 def test_down_on_a_state_dir_that_never_ran_is_a_no_op(tmp_path: Path) -> None:
-    proc = subprocess.run(["bash", str(SCRIPTS / "down.sh"), str(tmp_path / "none")])
+    proc = script("down.sh", str(tmp_path / "none"))
     assert proc.returncode == 0

@@ -107,7 +107,8 @@ start kube-scheduler "$BIN/kube-scheduler" --kubeconfig=kubeconfig --leader-elec
 wait_for containerd 30 ctr --address "$STATE/containerd.sock" version
 
 # The pause image: the static binary built from the same tree, as one layer.
-if ! ctr --address "$STATE/containerd.sock" -n k8s.io images ls -q | grep -q pause:3.2; then
+images() { ctr --address "$STATE/containerd.sock" -n k8s.io images ls -q; }
+if ! images | grep -x 'k8s.gcr.io/pause:3.2' >/dev/null; then
   bash "$HERE/pack-image.sh" "$BIN/pause" k8s.gcr.io/pause:3.2 /pause | \
     ctr --address "$STATE/containerd.sock" -n k8s.io images import - >&2
 fi
@@ -131,7 +132,7 @@ wait_for "node $NODE" 90 sh -c \
   "KUBECONFIG=$STATE/kubeconfig kubectl get node $NODE 2>/dev/null | grep -q ' Ready'"
 
 if ! wait "$image_build"; then log "job image build failed; see $STATE/logs/job-image.log"; exit 1; fi
-if ! ctr --address "$STATE/containerd.sock" -n k8s.io images ls -q | grep -q "$JOB_TAG\$"; then
+if ! images | grep -x "docker.io/library/$JOB_TAG" >/dev/null; then
   ctr --address "$STATE/containerd.sock" -n k8s.io images import "$(cat job-image.path)" >&2
 fi
 echo "$JOB_TAG" >job-image
