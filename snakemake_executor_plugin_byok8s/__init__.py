@@ -1,29 +1,49 @@
 """Snakemake executor plugin `byok8s`: the stock Kubernetes executor, for clusters
-without egress and with failures that say why.
+without egress, with failures that say why, and with little overhead per job.
 
-Differences from snakemake-executor-plugin-kubernetes (everything else is inherited):
-- no `pip install` of storage plugins in each pod: the job image already has them
-  (it is built from byok8s), so `auto_deploy_default_storage_provider` is off;
-- job status: a failed job's message names the pod and the reason (exit code,
-  OOMKilled, eviction, an image that cannot start, a deleted Job) and carries the
-  last lines of the pod's own log, read from the terminated container (the stock
-  read asks for the `previous` container, which a pod that ran once does not have).
+It extends snakemake-executor-plugin-kubernetes (settings, Secret handling, job
+deletion and API retries are inherited) and changes:
+- no `pip install` in the pods: the job image already has byok8s, snakemake and
+  the storage plugins (`auto_deploy_default_storage_provider` is off);
+- the workflow sources travel in the run's Secret, mounted into each pod and
+  unpacked by plain Python, instead of a second Snakemake start per pod that
+  fetches them from storage (`can_transfer_local_files`; large sources still go
+  through storage);
+- completion is seen when it happens: one watch on the run's pods wakes the
+  status loop, which reads that cache plus one list of the run's Jobs, instead of
+  two API calls per job every 10 s (status.py, watch.py);
+- a failed job's message names the pod and the reason (exit code, OOMKilled,
+  eviction, an image that cannot start, a deleted Job or pod) with the last lines
+  of the pod's own log (the stock read asks for a `previous` container, which a
+  pod that ran once does not have, and fails with HTTP 400).
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import dataclasses
+import tempfile
+import time
 from collections.abc import AsyncGenerator
+from pathlib import Path
 from typing import Any
 
 import snakemake_executor_plugin_kubernetes as stock
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
+from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
-from snakemake_executor_plugin_byok8s import status
+from snakemake_executor_plugin_byok8s import podspec, status
+from snakemake_executor_plugin_byok8s.watch import PodWatcher
 
 common_settings = dataclasses.replace(
-    stock.common_settings, auto_deploy_default_storage_provider=False
+    stock.common_settings,
+    auto_deploy_default_storage_provider=False,
+    can_transfer_local_files=True,
 )
+SECRET_LIMIT = 900_000  # bytes of sources kept in the Secret (Kubernetes allows 1 MiB)
+MAX_SLEEP = 10.0  # seconds between status checks when nothing is heard from the watch
+MIN_SLEEP = 0.1
 
 
 @dataclasses.dataclass
@@ -32,12 +52,121 @@ class ExecutorSettings(stock.ExecutorSettings):
 
 
 class Executor(stock.Executor):
+    def __post_init__(self) -> None:
+        self._sources = self._source_archive()
+        super().__post_init__()  # kubeconfig, API clients, the run's Secret
+        self.watcher = PodWatcher(
+            self.kubeapi, self.namespace, f"{podspec.RUN_LABEL}={self.run_namespace}"
+        )
+        self.watcher.start()
+
+    # --- sources -------------------------------------------------------------
+
+    def _source_archive(self) -> bytes | None:
+        """The workflow sources as Snakemake packs them; None (and uploaded to the
+        default storage, as the stock executor does) when too large for a Secret."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "sources.tar.xz"
+            self.workflow.write_source_archive(path)
+            data = path.read_bytes()
+        if len(data) <= SECRET_LIMIT:
+            return data
+        self.logger.info(f"workflow sources are {len(data)} bytes: staged through storage")
+        self.workflow.upload_sources()
+        return None
+
+    def register_secret(self) -> None:
+        import kubernetes.client
+
+        data = {}
+        for name, value in self.envvars().items():
+            key = name.lower()
+            data[key] = base64.b64encode(value.encode()).decode()
+            self.secret_envvars[key] = name
+        if self._sources is not None:
+            data[podspec.SOURCES_KEY] = base64.b64encode(self._sources).decode()
+        secret = kubernetes.client.V1Secret(
+            metadata=kubernetes.client.V1ObjectMeta(
+                name=self.run_namespace, labels={podspec.RUN_LABEL: self.run_namespace}
+            ),
+            type="Opaque",
+            data=data,
+        )
+        self.kubeapi.create_namespaced_secret(self.namespace, secret)
+
+    def get_job_exec_prefix(self, job: JobExecutorInterface) -> str:
+        if self._sources is not None:
+            return ""
+        factory = self.workflow.spawned_job_args_factory  # type: ignore[attr-defined]
+        archive = self.workflow.source_archive  # type: ignore[attr-defined]
+        return (
+            f"python -m snakemake --deploy-sources {archive.query} {archive.checksum} "
+            f"{factory.get_default_storage_provider_args()} "
+            f"{' '.join(factory.get_storage_provider_args())}"
+        )
+
+    # --- submission ----------------------------------------------------------
+
+    def run_job(self, job: JobExecutorInterface) -> None:
+        from kubernetes.client.exceptions import ApiException
+        from snakemake_interface_common.exceptions import WorkflowError
+
+        name = "snakejob-{}".format(
+            stock.get_uuid(f"{self.run_namespace}-{job.jobid}-{job.attempt}")
+        )
+        settings = podspec.PodSettings(
+            image=self.container_image,
+            secret=self.run_namespace,
+            env_keys=dict(self.secret_envvars),
+            sources_in_secret=self._sources is not None,
+            cpu_scalar=self.k8s_cpu_scalar,
+            service_account=self.k8s_service_account_name,
+            privileged=bool(self.privileged),
+            persistent_volumes=[(pv.name, str(pv.path)) for pv in self.persistent_volumes],
+        )
+        try:
+            body = podspec.job_body(
+                name=name,
+                run=self.run_namespace,
+                rule=job.name,
+                jobid=job.jobid,
+                command=self.format_job_exec(job),
+                resources=dict(job.resources),
+                settings=settings,
+            )
+            self._kubernetes_retry(
+                lambda: self.batchapi.create_namespaced_job(self.namespace, body)
+            )
+        except (ApiException, ValueError) as exc:
+            raise WorkflowError(f"could not create the Kubernetes Job for {job}: {exc}") from exc
+        self.report_job_submission(SubmittedJobInfo(job=job, external_jobid=name))
+
+    # --- status --------------------------------------------------------------
+
+    async def sleep(self) -> None:
+        """Until the watch reports a change (or MAX_SLEEP passes), gently."""
+        deadline = time.monotonic() + (MAX_SLEEP if self.watcher.healthy else 2.0)
+        await asyncio.sleep(MIN_SLEEP)
+        while time.monotonic() < deadline and self.wait:
+            if self.watcher.changed.is_set():
+                return
+            await asyncio.sleep(0.05)
+
     async def check_active_jobs(
         self, active_jobs: list[SubmittedJobInfo]
     ) -> AsyncGenerator[SubmittedJobInfo, None]:
+        self.watcher.changed.clear()
+        if not active_jobs:
+            return
+        jobs = self._run_jobs()
+        pods = self.watcher.pods_by_job() if self.watcher.healthy else self._run_pods()
         for j in active_jobs:
-            async with self.status_rate_limiter:
-                result = self._outcome(j.external_jobid)
+            if jobs is None:  # the API server did not answer: ask again next time
+                yield j
+                continue
+            result = status.outcome(
+                jobs.get(j.external_jobid), status.newest(pods.get(j.external_jobid, []))
+            )
             if result.state == "running":
                 yield j
                 continue
@@ -47,24 +176,45 @@ class Executor(stock.Executor):
                 self.logger.debug(f"Job {j.external_jobid} failed: {result.reason}")
                 self.report_job_error(j, msg=self._failure_message(j, result))
             if not self.workflow.executor_settings.omit_job_cleanup:
-                self._kubernetes_retry(lambda jobid=j.external_jobid: self.safe_delete_job(jobid))
+                self._delete_job(j.external_jobid)
 
-    def _outcome(self, jobid: str) -> status.Outcome:
+    def _run_jobs(self) -> dict[str, Any] | None:
+        """The run's Jobs by name, in one call; None when the API cannot be reached."""
+        try:
+            listing = self.batchapi.list_namespaced_job(
+                self.namespace,
+                label_selector=f"{podspec.RUN_LABEL}={self.run_namespace}",
+                _request_timeout=30,
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure here means "ask again"
+            self.logger.warning(f"could not list the run's Kubernetes Jobs: {exc}")
+            return None
+        return {job.metadata.name: job for job in listing.items}
+
+    def _run_pods(self) -> dict[str, list[Any]]:
+        listing = self._kubernetes_retry(
+            lambda: self.kubeapi.list_namespaced_pod(
+                self.namespace, label_selector=f"{podspec.RUN_LABEL}={self.run_namespace}"
+            )
+        )
+        grouped: dict[str, list[Any]] = {}
+        for pod in listing.items:
+            grouped.setdefault((pod.metadata.labels or {}).get("job-name", ""), []).append(pod)
+        return grouped
+
+    def _delete_job(self, name: str) -> None:
+        """Delete a finished Job and its pods in the background (the API server's
+        garbage collector removes the pods)."""
+        from kubernetes.client import V1DeleteOptions
         from kubernetes.client.exceptions import ApiException
 
         try:
-            job = self.batchapi.read_namespaced_job_status(jobid, self.namespace)
+            self.batchapi.delete_namespaced_job(
+                name, self.namespace, body=V1DeleteOptions(propagation_policy="Background")
+            )
         except ApiException as exc:
             if exc.status != 404:
-                self.logger.warning(f"could not read Kubernetes Job {jobid}: {exc.reason}")
-                return status.RUNNING  # ask again at the next check
-            job = None
-        pods = self._kubernetes_retry(
-            lambda: self.kubeapi.list_namespaced_pod(
-                self.namespace, label_selector=f"job-name={jobid}"
-            )
-        )
-        return status.outcome(job, status.newest(pods.items))
+                self.logger.warning(f"could not delete Kubernetes Job {name}: {exc.reason}")
 
     def _failure_message(self, j: SubmittedJobInfo, result: status.Outcome) -> str:
         lines: list[str] = []
@@ -86,3 +236,13 @@ class Executor(stock.Executor):
         except ApiException as exc:
             return f"(the pod log could not be read: HTTP {exc.status} {exc.reason})"
         return str(text or "")
+
+    # --- end -----------------------------------------------------------------
+
+    def cancel_jobs(self, active_jobs: list[SubmittedJobInfo]) -> None:
+        for j in active_jobs:
+            self._delete_job(j.external_jobid)
+
+    def shutdown(self) -> None:
+        self.watcher.stop()
+        super().shutdown()

@@ -36,6 +36,8 @@ def outcome(job: Any, pod: Any | None) -> Outcome:
         if terminated.exit_code == 0:
             return Outcome("succeeded", pod=name, started=True)
         return Outcome("failed", _exit_reason(terminated, pod), name, started=True)
+    if pod is not None and pod.metadata.deletion_timestamp is not None:
+        return Outcome("failed", "the pod was deleted before its job finished", name)
     if pod is not None and pod.status and pod.status.reason == "Evicted":
         return Outcome("failed", f"pod evicted: {pod.status.message or 'no message'}", name)
     waiting = container.state.waiting if container and container.state else None

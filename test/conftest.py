@@ -134,11 +134,12 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[localcluster.Cluster]:
         running = localcluster.start()
     except localcluster.ClusterMissing as exc:
         _unavailable(str(exc))
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # shown in CI's log, not captured
+        print(
             f"\nlocal cluster: kubeconfig {running.kubeconfig}, job image {running.image}, "
-            f"up in {running.setup_seconds:.1f} s"
+            f"up in {running.setup_seconds:.1f} s",
+            flush=True,
         )
     yield running
     running.stop()

@@ -72,6 +72,11 @@ def waiting(reason: str, message: str | None = None) -> k8s.V1ContainerState:
     return k8s.V1ContainerState(waiting=k8s.V1ContainerStateWaiting(reason=reason, message=message))
 
 
+def deleted(p: k8s.V1Pod) -> k8s.V1Pod:
+    p.metadata.deletion_timestamp = T0
+    return p
+
+
 CASES = [
     ("pod not created yet", job(), None, "running", ""),
     ("container creating", job(), pod(waiting("ContainerCreating")), "running", ""),
@@ -129,6 +134,14 @@ CASES = [
         "Kubernetes Job failed (DeadlineExceeded: Job was active longer than specified)",
     ),
     ("job deleted", None, None, "failed", "its Kubernetes Job was deleted before it finished"),
+    (
+        "pod deleted while running",
+        job(),
+        deleted(pod(k8s.V1ContainerState(running={}))),
+        "failed",
+        "the pod was deleted before its job finished",
+    ),
+    ("pod deleted after success", job(), deleted(pod(terminated(0, "Completed"))), "succeeded", ""),
 ]
 
 

@@ -1,0 +1,115 @@
+"""Per-job overhead and staging speed of byok8s, side by side with plain
+`snakemake --executor kubernetes` and with bare Kubernetes Jobs (the floor), on
+the local cluster of test/cluster/ and one S3 server (moto) on its bridge.
+
+    .venv/bin/python bench/bench.py                 # the full set (about an hour)
+    .venv/bin/python bench/bench.py --quick         # N = 1 and 10, one repetition
+    TEST_CLUSTER_STATE=/tmp/byok8s-cluster .venv/bin/python bench/bench.py  # reuse a cluster
+
+Runs alternate between the three ways within each repetition; the table of
+medians and ratios goes to bench/results/ (Markdown and JSON) and stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "test"))
+import localcluster  # noqa: E402
+import services  # noqa: E402
+from bench_ways import Bench  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+BIN = Path(sys.executable).parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N = 1 and 10, one repetition")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions of each case")
+    parser.add_argument("--staging-mb", type=int, default=512, help="size of the staged file")
+    parser.add_argument("--ways", default="byok8s,plain,bare", help="comma-separated subset")
+    args = parser.parse_args()
+    reps = 1 if args.quick else args.reps
+    cases = [(1, 1), (10, 10), (10, 4)] if args.quick else [(1, 1), (10, 10), (10, 4), (50, 50),
+                                                             (50, 4)]  # fmt: skip
+    ways = args.ways.split(",")
+
+    cluster = localcluster.start()
+    s3 = services.start_s3(host=cluster.gateway)
+    bench = Bench(cluster, s3, BIN)
+    try:
+        bench.prepare(need_wheelhouse="plain" in ways)
+        rows = []
+        for n, jobs in cases:
+            times: dict[str, list[float]] = {w: [] for w in ways}
+            for rep in range(reps):
+                for way in ways:
+                    seconds = bench.trivial(way, n, jobs)
+                    times[way].append(seconds)
+                    print(f"trivial N={n} --jobs {jobs} {way} rep {rep + 1}: {seconds:.1f} s",
+                          file=sys.stderr, flush=True)  # fmt: skip
+            rows.append(_row(f"{n} trivial jobs, --jobs {jobs}", times))
+        staging = bench.staging(args.staging_mb, reps)
+    finally:
+        bench.close()
+        s3.stop()
+        cluster.stop()
+    report = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "reps": reps,
+              "machine": f"{os.cpu_count()} cores", "rows": rows, "staging": staging}  # fmt: skip
+    _write(report)
+    return 0
+
+
+def _row(name: str, times: dict[str, list[float]]) -> dict[str, Any]:
+    med = {w: statistics.median(t) for w, t in times.items()}
+    row: dict[str, Any] = {"case": name, "median_s": med, "runs_s": times}
+    if "byok8s" in med and "plain" in med:
+        row["byok8s/plain"] = med["byok8s"] / med["plain"]
+    if "byok8s" in med and "bare" in med:
+        row["byok8s/bare"] = med["byok8s"] / med["bare"]
+    return row
+
+
+def _write(report: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = report["when"].replace(":", "").replace("-", "")[:15]
+    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(report, indent=1))
+    lines = [
+        f"# byok8s benchmark, {report['when']} ({report['machine']}, median of {report['reps']})",
+        "",
+        "| case | byok8s s | plain snakemake s | bare Jobs s | byok8s/plain | byok8s/bare |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in report["rows"]:
+        med = row["median_s"]
+        cells = [f"{med[w]:.1f}" if w in med else "-" for w in ("byok8s", "plain", "bare")]
+        ratios = [f"{row[k]:.2f}" if k in row else "-" for k in ("byok8s/plain", "byok8s/bare")]
+        lines.append(f"| {row['case']} | " + " | ".join(cells + ratios) + " |")
+    st = report["staging"]
+    lines += [
+        "",
+        f"Staging {st['mb']} MB in and out of S3 (moto on the bridge), median of {st['reps']}:",
+        "",
+        "| path | MB/s |",
+        "|---|---|",
+        f"| boto3 managed transfer, upload + download, from the host | {st['boto3_mb_s']:.0f} |",
+        f"| byok8s job (copy rule), staging time = job - trivial job | {st['byok8s_mb_s']:.0f} |",
+        f"| ratio byok8s/boto3 | {st['ratio']:.2f} |",
+    ]
+    text = "\n".join(lines) + "\n"
+    (RESULTS / f"bench-{stamp}.md").write_text(text)
+    (RESULTS / "latest.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

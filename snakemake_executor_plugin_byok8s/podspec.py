@@ -1,0 +1,156 @@
+"""The Kubernetes Job byok8s submits for one Snakemake job.
+
+Same contents as the stock executor's (container `snakemake` in /workdir on an
+emptyDir, resources from the rule, credentials as Secret references, persistent
+volumes, GPU requests and tolerations, machine type selector) plus: labels that
+name the run, rule and job, and the workflow sources mounted from the run's
+Secret instead of a second Snakemake start in every pod to fetch them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client as k8s
+
+CONTAINER = "snakemake"
+RUN_LABEL = "byok8s.io/run"
+RULE_LABEL = "byok8s.io/rule"
+JOBID_LABEL = "byok8s.io/jobid"
+SOURCES_KEY = "byok8s-sources.tar.xz"
+SOURCES_DIR = "/byok8s/sources"
+GPU_VENDORS = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
+
+# Unpacks the workflow sources (Snakefile, scripts, config) into the work dir:
+# a plain Python start, not a Snakemake one.
+UNPACK = (
+    "python -c 'import sys, tarfile; t = tarfile.open(sys.argv[1]); "
+    't.extractall(**({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))\' '
+    f"{SOURCES_DIR}/{SOURCES_KEY}"
+)
+
+
+@dataclass(frozen=True)
+class PodSettings:
+    image: str
+    secret: str  # the run's Secret: credentials and (when small) the sources
+    env_keys: Mapping[str, str] = field(default_factory=dict)  # secret key -> env name
+    sources_in_secret: bool = True
+    cpu_scalar: float = 0.95
+    service_account: str | None = None
+    privileged: bool = False
+    persistent_volumes: Sequence[tuple[str, str]] = ()  # (claim name, mount path)
+
+
+def label_value(text: str) -> str:
+    """A valid label value: at most 63 of [A-Za-z0-9_.-], alphanumeric at both ends."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:63].strip("_.-") or "x"
+
+
+def job_body(
+    name: str,
+    run: str,
+    rule: str,
+    jobid: int,
+    command: str,
+    resources: Mapping[str, Any],
+    settings: PodSettings,
+) -> k8s.V1Job:
+    labels = {
+        "app": "snakemake",
+        RUN_LABEL: run,
+        RULE_LABEL: label_value(rule),
+        JOBID_LABEL: str(jobid),
+    }
+    container = k8s.V1Container(
+        name=CONTAINER,
+        image=settings.image,
+        command=["/bin/sh"],
+        args=["-c", f"{UNPACK} && {command}" if settings.sources_in_secret else command],
+        working_dir="/workdir",
+        env=[
+            k8s.V1EnvVar(
+                name=env,
+                value_from=k8s.V1EnvVarSource(
+                    secret_key_ref=k8s.V1SecretKeySelector(name=settings.secret, key=key)
+                ),
+            )
+            for key, env in sorted(settings.env_keys.items())
+        ],
+        resources=_resources(resources, settings.cpu_scalar),
+        volume_mounts=[k8s.V1VolumeMount(name="workdir", mount_path="/workdir")],
+    )
+    volumes = [k8s.V1Volume(name="workdir", empty_dir=k8s.V1EmptyDirVolumeSource())]
+    if settings.sources_in_secret:
+        container.volume_mounts.append(
+            k8s.V1VolumeMount(name="byok8s-sources", mount_path=SOURCES_DIR, read_only=True)
+        )
+        volumes.append(
+            k8s.V1Volume(
+                name="byok8s-sources",
+                secret=k8s.V1SecretVolumeSource(
+                    secret_name=settings.secret,
+                    items=[k8s.V1KeyToPath(key=SOURCES_KEY, path=SOURCES_KEY)],
+                ),
+            )
+        )
+    for claim, path in settings.persistent_volumes:
+        container.volume_mounts.append(k8s.V1VolumeMount(name=claim, mount_path=path))
+        volumes.append(
+            k8s.V1Volume(
+                name=claim,
+                persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name=claim),
+            )
+        )
+    if settings.privileged:
+        container.security_context = k8s.V1SecurityContext(privileged=True)
+    pod = k8s.V1PodSpec(
+        containers=[container],
+        volumes=volumes,
+        restart_policy="Never",
+        node_selector=_node_selector(resources),
+        tolerations=_gpu_tolerations(resources),
+        service_account_name=settings.service_account,
+    )
+    return k8s.V1Job(
+        metadata=k8s.V1ObjectMeta(name=name, labels=labels),
+        spec=k8s.V1JobSpec(
+            backoff_limit=0,
+            template=k8s.V1PodTemplateSpec(metadata=k8s.V1ObjectMeta(labels=labels), spec=pod),
+        ),
+    )
+
+
+def _resources(resources: Mapping[str, Any], cpu_scalar: float) -> k8s.V1ResourceRequirements:
+    """Requests from the rule's threads and resources; limits too unless `scale` is on."""
+    wanted: dict[str, str] = {"cpu": f"{int(resources.get('_cores', 1) * cpu_scalar * 1000)}m"}
+    limits: dict[str, str] = {"cpu": f"{int(resources.get('_cores', 1) * 1000)}m"}
+    if "mem_mb" in resources:
+        wanted["memory"] = limits["memory"] = f"{resources['mem_mb']}M"
+    if "disk_mb" in resources:
+        wanted["ephemeral-storage"] = limits["ephemeral-storage"] = f"{resources['disk_mb']}M"
+    if "gpu" in resources:
+        kind = GPU_VENDORS.get(str(resources.get("gpu_manufacturer", "nvidia")).lower())
+        if kind is None:
+            raise ValueError(
+                f"unsupported gpu_manufacturer {resources['gpu_manufacturer']!r}; use nvidia or amd"
+            )
+        wanted[kind] = limits[kind] = str(resources["gpu"])
+    scale = resources.get("scale", 1)
+    return k8s.V1ResourceRequirements(requests=wanted, limits=None if scale else limits)
+
+
+def _node_selector(resources: Mapping[str, Any]) -> dict[str, str] | None:
+    if "machine_type" in resources:
+        return {"node.kubernetes.io/instance-type": str(resources["machine_type"])}
+    return None
+
+
+def _gpu_tolerations(resources: Mapping[str, Any]) -> list[k8s.V1Toleration] | None:
+    if "gpu" not in resources:
+        return None
+    kind = GPU_VENDORS[str(resources.get("gpu_manufacturer", "nvidia")).lower()]
+    return [k8s.V1Toleration(key=kind, operator="Equal", value="present", effect="NoSchedule")]

@@ -1,0 +1,144 @@
+"""The Kubernetes Job byok8s sends for one Snakemake job (the exact request body)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kubernetes import client as k8s
+
+from snakemake_executor_plugin_byok8s import podspec
+
+SETTINGS = podspec.PodSettings(
+    image="reg.io/byok8s-job:1",
+    secret="run-1234",
+    env_keys={"aws_secret_access_key": "AWS_SECRET_ACCESS_KEY", "app_token": "APP_TOKEN"},
+)
+
+
+def body(resources: dict | None = None, **settings: object) -> dict:
+    cfg = podspec.PodSettings(**{**SETTINGS.__dict__, **settings})  # type: ignore[arg-type]
+    job = podspec.job_body(
+        name="snakejob-1",
+        run="run-1234",
+        rule="align reads",
+        jobid=7,
+        command="python -m snakemake --snakefile Snakefile",
+        resources=resources or {"_cores": 2, "mem_mb": 1000},
+        settings=cfg,
+    )
+    return k8s.ApiClient().sanitize_for_serialization(job)
+
+
+def test_labels_name_the_run_rule_and_job_on_job_and_pod() -> None:
+    job = body()
+    expected = {
+        "app": "snakemake",
+        "byok8s.io/run": "run-1234",
+        "byok8s.io/rule": "align_reads",
+        "byok8s.io/jobid": "7",
+    }
+    assert job["metadata"]["labels"] == expected
+    assert job["spec"]["template"]["metadata"]["labels"] == expected
+    assert job["spec"]["backoffLimit"] == 0
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_credentials_are_secret_references_only() -> None:
+    (container,) = body()["spec"]["template"]["spec"]["containers"]
+    assert container["env"] == [
+        {
+            "name": "APP_TOKEN",
+            "valueFrom": {"secretKeyRef": {"key": "app_token", "name": "run-1234"}},
+        },
+        {
+            "name": "AWS_SECRET_ACCESS_KEY",
+            "valueFrom": {"secretKeyRef": {"key": "aws_secret_access_key", "name": "run-1234"}},
+        },
+    ]
+
+
+def test_sources_come_from_the_secret_and_are_unpacked_before_the_job() -> None:
+    spec = body()["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert container["command"] == ["/bin/sh"]
+    script = container["args"][1]
+    assert script.startswith("python -c ") and "tarfile" in script
+    assert script.endswith("&& python -m snakemake --snakefile Snakefile")
+    assert "pip install" not in script and "--deploy-sources" not in script
+    assert {"name": "byok8s-sources", "mountPath": "/byok8s/sources", "readOnly": True} in (
+        container["volumeMounts"]
+    )
+    sources = next(v for v in spec["volumes"] if v["name"] == "byok8s-sources")
+    assert sources["secret"] == {
+        "secretName": "run-1234",
+        "items": [{"key": podspec.SOURCES_KEY, "path": podspec.SOURCES_KEY}],
+    }
+    large = body(sources_in_secret=False)["spec"]["template"]["spec"]
+    assert large["containers"][0]["args"][1] == "python -m snakemake --snakefile Snakefile"
+    assert [v["name"] for v in large["volumes"]] == ["workdir"]
+
+
+def test_the_unpack_command_works(tmp_path, monkeypatch) -> None:
+    import subprocess
+    import tarfile
+
+    archive = tmp_path / "src" / podspec.SOURCES_KEY
+    archive.parent.mkdir()
+    (tmp_path / "Snakefile").write_text("rule a: pass\n")
+    with tarfile.open(archive, "w:xz") as tar:
+        tar.add(tmp_path / "Snakefile", arcname="Snakefile")
+    work = tmp_path / "work"
+    work.mkdir()
+    command = podspec.UNPACK.replace(podspec.SOURCES_DIR, str(archive.parent))
+    subprocess.run(["/bin/sh", "-c", command.replace("python ", "python3 ", 1)], cwd=work,
+                   check=True)  # fmt: skip
+    assert (work / "Snakefile").read_text() == "rule a: pass\n"
+
+
+@pytest.mark.parametrize(
+    "resources, requests, limits",
+    [
+        ({"_cores": 2, "mem_mb": 1000}, {"cpu": "1900m", "memory": "1000M"}, None),
+        ({"_cores": 1, "disk_mb": 5000, "scale": 0}, {"cpu": "950m", "ephemeral-storage": "5000M"},
+         {"cpu": "1000m", "ephemeral-storage": "5000M"}),
+        ({"_cores": 1, "scale": 1}, {"cpu": "950m"}, None),
+        ({"_cores": 1, "gpu": 2, "gpu_manufacturer": "amd", "scale": 0},
+         {"cpu": "950m", "amd.com/gpu": "2"}, {"cpu": "1000m", "amd.com/gpu": "2"}),
+    ],
+)  # fmt: skip
+def test_rule_resources_become_requests_and_limits(resources, requests, limits) -> None:
+    """As the stock executor: limits only when the rule sets `scale=0`."""
+    (container,) = body(resources)["spec"]["template"]["spec"]["containers"]
+    assert container["resources"].get("requests") == requests
+    assert container["resources"].get("limits") == limits
+
+
+def test_gpus_machine_types_volumes_and_service_account() -> None:
+    spec = body(
+        {"_cores": 1, "gpu": 1, "machine_type": "Standard_NC6"},
+        persistent_volumes=[("refdata", "/ref")],
+        service_account="pipeline",
+    )["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {"node.kubernetes.io/instance-type": "Standard_NC6"}
+    assert spec["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}
+    ]
+    assert spec["serviceAccountName"] == "pipeline"
+    assert {"name": "refdata", "persistentVolumeClaim": {"claimName": "refdata"}} in spec["volumes"]
+    with pytest.raises(ValueError, match="gpu_manufacturer"):
+        body({"_cores": 1, "gpu": 1, "gpu_manufacturer": "intel"})
+
+
+def test_no_plain_value_of_any_kind_in_the_spec() -> None:
+    text = json.dumps(body())
+    assert '"value"' not in text.replace('"value": "present"', "")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("align", "align"), ("align reads", "align_reads"), ("-x-", "x"), ("a" * 80, "a" * 63),
+     ("", "x")],
+)  # fmt: skip
+def test_label_values_are_valid(text: str, expected: str) -> None:
+    assert podspec.label_value(text) == expected
