@@ -52,6 +52,8 @@ class ExecutorSettings(stock.ExecutorSettings):
 
 
 class Executor(stock.Executor):
+    watcher: PodWatcher | None = None  # the status thread starts before __post_init__
+
     def __post_init__(self) -> None:
         self._sources = self._source_archive()
         super().__post_init__()  # kubeconfig, API clients, the run's Secret
@@ -145,23 +147,32 @@ class Executor(stock.Executor):
 
     async def sleep(self) -> None:
         """Until the watch reports a change (or MAX_SLEEP passes), gently."""
-        deadline = time.monotonic() + (MAX_SLEEP if self.watcher.healthy else 2.0)
+        watcher = self.watcher
+        healthy = watcher is not None and watcher.healthy
+        deadline = time.monotonic() + (MAX_SLEEP if healthy else 1.0)
         await asyncio.sleep(MIN_SLEEP)
         while time.monotonic() < deadline and self.wait:
-            if self.watcher.changed.is_set():
+            if watcher is not None and watcher.changed.is_set():
                 return
             await asyncio.sleep(0.05)
 
     async def check_active_jobs(
         self, active_jobs: list[SubmittedJobInfo]
     ) -> AsyncGenerator[SubmittedJobInfo, None]:
-        self.watcher.changed.clear()
-        if not active_jobs:
+        watcher = self.watcher
+        if watcher is None or not active_jobs:
+            for j in active_jobs:
+                yield j
             return
-        jobs = self._run_jobs()
-        pods = self.watcher.pods_by_job() if self.watcher.healthy else self._run_pods()
+        watcher.changed.clear()
+        try:
+            jobs = self._run_jobs()
+            pods = watcher.pods_by_job() if watcher.healthy else self._run_pods()
+        except Exception as exc:  # noqa: BLE001 - never end the status loop: ask again
+            self.logger.warning(f"could not read the run's jobs and pods: {exc}")
+            jobs = None
         for j in active_jobs:
-            if jobs is None:  # the API server did not answer: ask again next time
+            if jobs is None:
                 yield j
                 continue
             result = status.outcome(
@@ -178,24 +189,20 @@ class Executor(stock.Executor):
             if not self.workflow.executor_settings.omit_job_cleanup:
                 self._delete_job(j.external_jobid)
 
-    def _run_jobs(self) -> dict[str, Any] | None:
-        """The run's Jobs by name, in one call; None when the API cannot be reached."""
-        try:
-            listing = self.batchapi.list_namespaced_job(
-                self.namespace,
-                label_selector=f"{podspec.RUN_LABEL}={self.run_namespace}",
-                _request_timeout=30,
-            )
-        except Exception as exc:  # noqa: BLE001 - any failure here means "ask again"
-            self.logger.warning(f"could not list the run's Kubernetes Jobs: {exc}")
-            return None
+    def _run_jobs(self) -> dict[str, Any]:
+        """The run's Jobs by name, in one call."""
+        listing = self.batchapi.list_namespaced_job(
+            self.namespace,
+            label_selector=f"{podspec.RUN_LABEL}={self.run_namespace}",
+            _request_timeout=30,
+        )
         return {job.metadata.name: job for job in listing.items}
 
     def _run_pods(self) -> dict[str, list[Any]]:
-        listing = self._kubernetes_retry(
-            lambda: self.kubeapi.list_namespaced_pod(
-                self.namespace, label_selector=f"{podspec.RUN_LABEL}={self.run_namespace}"
-            )
+        listing = self.kubeapi.list_namespaced_pod(
+            self.namespace,
+            label_selector=f"{podspec.RUN_LABEL}={self.run_namespace}",
+            _request_timeout=30,
         )
         grouped: dict[str, list[Any]] = {}
         for pod in listing.items:
@@ -244,5 +251,6 @@ class Executor(stock.Executor):
             self._delete_job(j.external_jobid)
 
     def shutdown(self) -> None:
-        self.watcher.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
         super().shutdown()

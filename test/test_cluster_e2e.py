@@ -93,6 +93,7 @@ def assert_pods_clean(pods: dict[str, Any], image: str, count: int, *secrets: st
         assert terminated is not None and terminated.exit_code == 0, pod.status
         command = " ".join(container.command + container.args)
         assert "pip install" not in command
+        assert "--deploy-sources" not in command  # one Snakemake start per pod
         for env in container.env or ():
             assert env.value is None, env.name
             assert env.value_from.secret_key_ref is not None, env.name
@@ -112,8 +113,9 @@ def test_bundled_example_on_s3(on_cluster: dict, cluster_s3: dict, workdir: Path
     # The run's Secret held the S3 credentials and is gone now.
     assert len(seen.secrets) == 1
     (secret,) = seen.secrets.values()
-    values = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
+    values = {k: base64.b64decode(v).decode(errors="replace") for k, v in secret.data.items()}
     assert S3_SECRET in values.values(), sorted(values)
+    assert "byok8s-sources.tar.xz" in values  # the workflow sources travel with it
     assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
 
 
