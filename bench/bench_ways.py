@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 SNAKEFILE = """
-N = int(config.get("n", 1))
+N = int(config.get("count", 1))
 
 rule all:
     input: expand("out/{i}.txt", i=range(N))
@@ -102,6 +102,7 @@ class Bench:
         )  # fmt: skip
         self.env["PIP_NO_INDEX"] = "1"
         self.env["PIP_FIND_LINKS"] = f"http://{self.cluster.gateway}:{port}/"
+        self.env["PIP_TRUSTED_HOST"] = self.cluster.gateway
         time.sleep(1)
 
     def close(self) -> None:
@@ -127,7 +128,7 @@ class Bench:
     def trivial(self, way: str, n: int, jobs: int) -> float:
         if way == "bare":
             return self._bare(n, jobs)
-        work = self._workdir({"n": n})
+        work = self._workdir({"count": n})
         prefix = f"s3://{BUCKET}/{work.name}"
         if way == "byok8s":
             seconds = self._byok8s(work, "wf.json", prefix, jobs)
@@ -146,11 +147,13 @@ class Bench:
 
     def _plain(self, work: Path, prefix: str, jobs: int, n: int) -> float:
         command = [
-            str(self.bin / "snakemake"), "--snakefile", "Snakefile", "--executor", "kubernetes",
+            str(self.bin / "snakemake"), "all", "--snakefile", "Snakefile",
+            "--executor", "kubernetes",
             "--kubernetes-namespace", self.namespace, "--container-image", self.cluster.image,
             "--default-storage-provider", "s3", "--default-storage-prefix", prefix,
             "--storage-s3-endpoint-url", self.endpoint, "--jobs", str(jobs),
-            "--config", f"n={n}", "--envvars", "PIP_NO_INDEX", "PIP_FIND_LINKS", "--", "all",
+            "--envvars", "PIP_NO_INDEX", "PIP_FIND_LINKS", "PIP_TRUSTED_HOST",
+            "--config", f"count={n}",
         ]  # fmt: skip
         return _timed(command, work, self.env)
 
