@@ -34,7 +34,7 @@ from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
 from snakemake_executor_plugin_byok8s import podspec, status
-from snakemake_executor_plugin_byok8s.watch import PodWatcher
+from snakemake_executor_plugin_byok8s.watch import PodWatcher, by_job
 
 common_settings = dataclasses.replace(
     stock.common_settings,
@@ -204,10 +204,7 @@ class Executor(stock.Executor):
             label_selector=f"{podspec.RUN_LABEL}={self.run_namespace}",
             _request_timeout=30,
         )
-        grouped: dict[str, list[Any]] = {}
-        for pod in listing.items:
-            grouped.setdefault((pod.metadata.labels or {}).get("job-name", ""), []).append(pod)
-        return grouped
+        return by_job(listing.items)
 
     def _delete_job(self, name: str) -> None:
         """Delete a finished Job and its pods in the background (the API server's

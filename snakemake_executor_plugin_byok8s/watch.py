@@ -14,6 +14,16 @@ from typing import Any
 JOB_NAME_LABEL = "job-name"  # set on pods by the Kubernetes Job controller
 
 
+def by_job(pods: Any) -> dict[str, list[Any]]:
+    """Pods grouped by the name of the Job that made them."""
+    grouped: dict[str, list[Any]] = {}
+    for pod in pods:
+        job = (pod.metadata.labels or {}).get(JOB_NAME_LABEL)
+        if job:
+            grouped.setdefault(job, []).append(pod)
+    return grouped
+
+
 class PodWatcher:
     def __init__(self, api: Any, namespace: str, selector: str) -> None:
         self.api, self.namespace, self.selector = api, namespace, selector
@@ -33,13 +43,7 @@ class PodWatcher:
 
     def pods_by_job(self) -> dict[str, list[Any]]:
         with self._lock:
-            pods = list(self._pods.values())
-        grouped: dict[str, list[Any]] = {}
-        for pod in pods:
-            job = (pod.metadata.labels or {}).get(JOB_NAME_LABEL)
-            if job:
-                grouped.setdefault(job, []).append(pod)
-        return grouped
+            return by_job(self._pods.values())
 
     def _run(self) -> None:
         from kubernetes import watch
