@@ -43,6 +43,7 @@ def main() -> int:
                                                              (50, 4)]  # fmt: skip
     ways = args.ways.split(",")
 
+    help_s = _help_seconds()
     cluster = localcluster.start()
     s3 = services.start_s3(host=cluster.gateway)
     bench = Bench(cluster, s3, BIN)
@@ -64,9 +65,23 @@ def main() -> int:
         s3.stop()
         cluster.stop()
     report = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "reps": reps,
-              "machine": f"{os.cpu_count()} cores", "rows": rows, "staging": staging}  # fmt: skip
+              "machine": f"{os.cpu_count()} cores", "rows": rows, "staging": staging,
+              "help_s": help_s}  # fmt: skip
     _write(report)
     return 0
+
+
+def _help_seconds(runs: int = 7) -> float:
+    """Median wall time of `byok8s --help` (what every typo costs)."""
+    import subprocess
+    import time
+
+    times = []
+    for _ in range(runs):
+        started = time.monotonic()
+        subprocess.run([str(BIN / "byok8s"), "--help"], capture_output=True, check=True)
+        times.append(time.monotonic() - started)
+    return statistics.median(times)
 
 
 def _row(name: str, times: dict[str, list[float]]) -> dict[str, Any]:
@@ -104,6 +119,8 @@ def _write(report: dict[str, Any]) -> None:
         f"| boto3 managed transfer, upload + download, from the host | {st['boto3_mb_s']:.0f} |",
         f"| byok8s job (copy rule), staging time = job - trivial job | {st['byok8s_mb_s']:.0f} |",
         f"| ratio byok8s/boto3 | {st['ratio']:.2f} |",
+        "",
+        f"`byok8s --help`: {report['help_s']:.2f} s (median of 7).",
     ]
     text = "\n".join(lines) + "\n"
     (RESULTS / f"bench-{stamp}.md").write_text(text)
