@@ -43,7 +43,8 @@ common_settings = dataclasses.replace(
 )
 SECRET_LIMIT = 900_000  # bytes of sources kept in the Secret (Kubernetes allows 1 MiB)
 MAX_SLEEP = 10.0  # seconds between status checks when nothing is heard from the watch
-MIN_SLEEP = 0.1
+MIN_SLEEP = 0.2
+JOB_LIST_AGE = 10.0  # seconds a list of the run's Jobs is used for
 
 
 @dataclasses.dataclass
@@ -53,6 +54,8 @@ class ExecutorSettings(stock.ExecutorSettings):
 
 class Executor(stock.Executor):
     watcher: PodWatcher | None = None  # the status thread starts before __post_init__
+    _jobs: dict[str, Any] = {}  # noqa: RUF012 - replaced, never mutated
+    _jobs_at = -1e9
 
     def __post_init__(self) -> None:
         self._sources = self._source_archive()
@@ -166,7 +169,7 @@ class Executor(stock.Executor):
             return
         watcher.changed.clear()
         try:
-            jobs = self._run_jobs()
+            jobs = self._run_jobs([j.external_jobid for j in active_jobs])
             pods = watcher.pods_by_job() if watcher.healthy else self._run_pods()
         except Exception as exc:  # noqa: BLE001 - never end the status loop: ask again
             self.logger.warning(f"could not read the run's jobs and pods: {exc}")
@@ -189,14 +192,21 @@ class Executor(stock.Executor):
             if not self.workflow.executor_settings.omit_job_cleanup:
                 self._delete_job(j.external_jobid)
 
-    def _run_jobs(self) -> dict[str, Any]:
-        """The run's Jobs by name, in one call."""
-        listing = self.batchapi.list_namespaced_job(
-            self.namespace,
-            label_selector=f"{podspec.RUN_LABEL}={self.run_namespace}",
-            _request_timeout=30,
-        )
-        return {job.metadata.name: job for job in listing.items}
+    def _run_jobs(self, wanted: list[str]) -> dict[str, Any]:
+        """The run's Jobs by name. Listed again only when one is not known yet or
+        the last list is JOB_LIST_AGE old: pods say almost everything, and a list
+        on every wake-up costs the API server and this process dearly with many
+        jobs (the Jobs add deletions and deadline conditions)."""
+        now = time.monotonic()
+        if now - self._jobs_at > JOB_LIST_AGE or any(n not in self._jobs for n in wanted):
+            listing = self.batchapi.list_namespaced_job(
+                self.namespace,
+                label_selector=f"{podspec.RUN_LABEL}={self.run_namespace}",
+                _request_timeout=30,
+            )
+            self._jobs = {job.metadata.name: job for job in listing.items}
+            self._jobs_at = now
+        return self._jobs
 
     def _run_pods(self) -> dict[str, list[Any]]:
         listing = self.kubeapi.list_namespaced_pod(
