@@ -10,8 +10,9 @@ deletion and API retries are inherited) and changes:
   fetches them from storage (`can_transfer_local_files`; large sources still go
   through storage);
 - completion is seen when it happens: one watch on the run's pods wakes the
-  status loop, which reads that cache plus one list of the run's Jobs, instead of
-  two API calls per job every 10 s (status.py, watch.py);
+  status loop, which reads that cache (and lists the run's Jobs only for a new
+  one or every 10 s) instead of two API calls per job every 10 s (status.py,
+  watch.py);
 - a failed job's message names the pod and the reason (exit code, OOMKilled,
   eviction, an image that cannot start, a deleted Job or pod) with the last lines
   of the pod's own log (the stock read asks for a `previous` container, which a
@@ -54,15 +55,14 @@ class ExecutorSettings(stock.ExecutorSettings):
 
 class Executor(stock.Executor):
     watcher: PodWatcher | None = None  # the status thread starts before __post_init__
-    _jobs: dict[str, Any] = {}  # noqa: RUF012 - replaced, never mutated
-    _jobs_at = -1e9
 
     def __post_init__(self) -> None:
         self._sources = self._source_archive()
         super().__post_init__()  # kubeconfig, API clients, the run's Secret
-        self.watcher = PodWatcher(
-            self.kubeapi, self.namespace, f"{podspec.RUN_LABEL}={self.run_namespace}"
-        )
+        self._selector = f"{podspec.RUN_LABEL}={self.run_namespace}"
+        self._jobs: dict[str, Any] = {}  # the last list of the run's Jobs, by name
+        self._jobs_at = float("-inf")
+        self.watcher = PodWatcher(self.kubeapi, self.namespace, self._selector)
         self.watcher.start()
 
     # --- sources -------------------------------------------------------------
@@ -81,23 +81,13 @@ class Executor(stock.Executor):
         return None
 
     def register_secret(self) -> None:
-        import kubernetes.client
-
-        data = {}
-        for name, value in self.envvars().items():
-            key = name.lower()
-            data[key] = base64.b64encode(value.encode()).decode()
-            self.secret_envvars[key] = name
+        """The stock Secret (the environment variables, with its size check), plus
+        the run label and, when small enough, the workflow sources."""
+        super().register_secret()
+        patch: dict[str, Any] = {"metadata": {"labels": {podspec.RUN_LABEL: self.run_namespace}}}
         if self._sources is not None:
-            data[podspec.SOURCES_KEY] = base64.b64encode(self._sources).decode()
-        secret = kubernetes.client.V1Secret(
-            metadata=kubernetes.client.V1ObjectMeta(
-                name=self.run_namespace, labels={podspec.RUN_LABEL: self.run_namespace}
-            ),
-            type="Opaque",
-            data=data,
-        )
-        self.kubeapi.create_namespaced_secret(self.namespace, secret)
+            patch["data"] = {podspec.SOURCES_KEY: base64.b64encode(self._sources).decode()}
+        self.kubeapi.patch_namespaced_secret(self.run_namespace, self.namespace, patch)
 
     def get_job_exec_prefix(self, job: JobExecutorInterface) -> str:
         if self._sources is not None:
@@ -201,7 +191,7 @@ class Executor(stock.Executor):
         if now - self._jobs_at > JOB_LIST_AGE or any(n not in self._jobs for n in wanted):
             listing = self.batchapi.list_namespaced_job(
                 self.namespace,
-                label_selector=f"{podspec.RUN_LABEL}={self.run_namespace}",
+                label_selector=self._selector,
                 _request_timeout=30,
             )
             self._jobs = {job.metadata.name: job for job in listing.items}
@@ -210,9 +200,7 @@ class Executor(stock.Executor):
 
     def _run_pods(self) -> dict[str, list[Any]]:
         listing = self.kubeapi.list_namespaced_pod(
-            self.namespace,
-            label_selector=f"{podspec.RUN_LABEL}={self.run_namespace}",
-            _request_timeout=30,
+            self.namespace, label_selector=self._selector, _request_timeout=30
         )
         return by_job(listing.items)
 
@@ -245,7 +233,7 @@ class Executor(stock.Executor):
 
         try:
             text: Any = self.kubeapi.read_namespaced_pod_log(
-                pod, self.namespace, container=status.CONTAINER
+                pod, self.namespace, container=podspec.CONTAINER
             )
         except ApiException as exc:
             return f"(the pod log could not be read: HTTP {exc.status} {exc.reason})"

@@ -149,8 +149,18 @@ def _node_selector(resources: Mapping[str, Any]) -> dict[str, str] | None:
     return None
 
 
+def _gpu_kind(resources: Mapping[str, Any]) -> str:
+    """The extended resource name of the rule's GPUs (nvidia unless it says amd)."""
+    manufacturer = str(resources.get("gpu_manufacturer", "nvidia")).lower()
+    if manufacturer not in GPU_VENDORS:
+        raise ValueError(
+            f"unsupported gpu_manufacturer {resources['gpu_manufacturer']!r}; use nvidia or amd"
+        )
+    return GPU_VENDORS[manufacturer]
+
+
 def _gpu_tolerations(resources: Mapping[str, Any]) -> list[k8s.V1Toleration] | None:
     if "gpu" not in resources:
         return None
-    kind = GPU_VENDORS[str(resources.get("gpu_manufacturer", "nvidia")).lower()]
+    kind = _gpu_kind(resources)
     return [k8s.V1Toleration(key=kind, operator="Equal", value="present", effect="NoSchedule")]

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-CONTAINER = "snakemake"
+from snakemake_executor_plugin_byok8s.podspec import CONTAINER
+
 LOG_TAIL_LINES = 20
 # Waiting reasons that no amount of waiting fixes.
 HOPELESS_WAITING = ("InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError")
@@ -26,10 +27,9 @@ RUNNING = Outcome("running")
 
 def outcome(job: Any, pod: Any | None) -> Outcome:
     """Classify a V1Job (None: deleted) and its newest pod (None: not created yet)."""
-    if job is None:
-        name = pod.metadata.name if pod is not None else None
-        return Outcome("failed", "its Kubernetes Job was deleted before it finished", name)
     name = pod.metadata.name if pod is not None else None
+    if job is None:
+        return Outcome("failed", "its Kubernetes Job was deleted before it finished", name)
     container = _container(pod)
     terminated = container.state.terminated if container and container.state else None
     if terminated is not None:
