@@ -14,6 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import localcluster  # test/, on sys.path through bench.py
+
 SNAKEFILE = """
 N = int(config.get("count", 1))
 
@@ -79,7 +81,7 @@ class Bench:
         packages = sorted(
             {registry.get_plugin_package_name(p) for p in registry.get_registered_plugins()}
         )
-        house = Path(localcluster_cache()) / "wheelhouse"
+        house = Path(localcluster.CACHE) / "wheelhouse"
         stamp = house / ("packages-" + "-".join(packages).replace("/", "_")[:200])
         if not stamp.exists():
             pins = subprocess.run(
@@ -245,9 +247,3 @@ def _timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
     if proc.returncode != 0:
         raise RuntimeError(f"{command[0]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return seconds
-
-
-def localcluster_cache() -> str:
-    import localcluster
-
-    return localcluster.CACHE

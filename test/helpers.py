@@ -35,12 +35,19 @@ def assert_one_line_error(result: Result, code: int, *fragments: str) -> None:
 
 
 def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+    entry_point: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real `byok8s` entry point in a subprocess (jobs need real stdio)."""
+    """Run byok8s in a subprocess (jobs need real stdio): `python -m byok8s`, or the
+    installed `byok8s` command with `entry_point`."""
     full_env = {**os.environ, **(env or {})}
+    command = [str(Path(sys.executable).parent / "byok8s")] if entry_point else [
+        sys.executable, "-m", "byok8s"]  # fmt: skip
     return subprocess.run(
-        [sys.executable, "-m", "byok8s", *args],
+        [*command, *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,

@@ -6,40 +6,26 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import S3_SECRET
-from helpers import tree, write_json
+from helpers import run_cli, tree, write_json
 from localcluster import Recorder
 
 pytestmark = pytest.mark.cluster
 
-BYOK8S = str(Path(sys.executable).parent / "byok8s")  # the installed entry point
 TOKEN = "tok-3f9a1c77e2b54d0b9f5e-secret"
-
-
-def byok8s(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    import os
-
-    return subprocess.run(
-        [BYOK8S, *args],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def run_recorded(on_cluster: dict, *args: str, cwd: Path, env: dict | None = None) -> tuple:
     """Run byok8s on the cluster, recording every pod and Secret of the namespace."""
     cluster, namespace = on_cluster["cluster"], on_cluster["namespace"]
     with Recorder(cluster.api(), namespace) as seen:
-        result = byok8s(*args, *on_cluster["options"], cwd=cwd, env=env)
+        result = run_cli(
+            *args, *on_cluster["options"], cwd=cwd, env=env, timeout=600, entry_point=True
+        )
     return result, seen
 
 
@@ -137,7 +123,7 @@ def test_multi_step_workflow_on_s3(on_cluster: dict, cluster_s3: dict, workdir: 
     # The same workflow run on this machine gives the same summary, byte for byte.
     local = workdir.parent / "local"
     local.mkdir()
-    assert byok8s("workflow-fanout", "params-fanout", cwd=local).returncode == 0
+    assert run_cli("workflow-fanout", "params-fanout", cwd=local).returncode == 0
     assert s3_text(cluster_s3, "fan/summary.tsv") == (local / "summary.tsv").read_text()
     assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
 

@@ -91,3 +91,23 @@ def test_progress_bar_on_a_terminal() -> None:
     assert listener.progress is not None
     task = listener.progress.tasks[0]
     assert task.total == 2 and task.completed == 1
+
+
+def test_snakemake_noise_is_shown_only_with_verbose() -> None:
+    """Snakemake's warning about git (meaningless for staged sources) is demoted
+    to debug; other warnings stay warnings."""
+    import logging
+
+    from byok8s.engine import Listener, _EventHandler
+
+    seen: list[tuple[int, str]] = []
+
+    class Recording(Listener):
+        def message(self, level: int, text: str) -> None:
+            seen.append((level, text))
+
+    handler = _EventHandler(RunResult(), Recording(), formatter=None)
+    noise = "Unable to retrieve additional files from git. This is not a git repository."
+    for text in (noise, "Some other warning"):
+        handler.emit(logging.LogRecord("snakemake", logging.WARNING, "", 0, text, None, None))
+    assert seen == [(logging.DEBUG, noise), (logging.WARNING, "Some other warning")]
