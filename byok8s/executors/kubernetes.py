@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING, Any
 
-from byok8s.errors import ClusterError
 from byok8s.executors.base import Executor
+from byok8s.kube import check_namespace, core_api
 
 if TYPE_CHECKING:
     from byok8s.config import RunConfig
 
 log = logging.getLogger(__name__)
-TIMEOUT = (3, 10)  # connect, read seconds for preflight calls
 
 
 class KubernetesExecutor(Executor):
@@ -21,72 +19,16 @@ class KubernetesExecutor(Executor):
 
     def preflight(self, cfg: RunConfig) -> None:
         api, config = core_api()
-        _check_namespace(api, config.host, cfg.namespace)
+        check_namespace(api, config.host, cfg.namespace)
         if not config.verify_ssl:
             log.warning("TLS verification is off for %s (insecure-skip-tls-verify)", config.host)
 
     def settings(self, cfg: RunConfig) -> dict[str, Any]:
-        return {"namespace": cfg.namespace}
+        return {
+            "namespace": cfg.namespace,
+            "service_account_name": cfg.service_account,
+            "run_as_user": cfg.run_as_user,
+        }
 
     def describe(self, cfg: RunConfig) -> str:
         return f"Kubernetes namespace {cfg.namespace!r}, image {cfg.container_image}"
-
-
-def core_api() -> tuple[Any, Any]:
-    """A CoreV1Api and its configuration for the current kubeconfig context."""
-    import kubernetes
-
-    config = kubernetes.client.Configuration()
-    # Read KUBECONFIG now: the client library reads it once, at import.
-    path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-    try:
-        kubernetes.config.load_kube_config(config_file=path, client_configuration=config)
-    except (kubernetes.config.ConfigException, OSError) as exc:
-        if os.environ.get("KUBERNETES_SERVICE_HOST"):
-            kubernetes.config.load_incluster_config(client_configuration=config)
-        else:
-            raise ClusterError(
-                f"no usable kubeconfig at {path} ({_short(exc)}); point KUBECONFIG at "
-                "your cluster's config (e.g. 'az aks get-credentials', 'minikube start')"
-            ) from exc
-    config.retries = 0
-    if not config.verify_ssl:
-        # Said once here instead of a urllib3 warning on every API call of the run.
-        import warnings
-
-        from urllib3.exceptions import InsecureRequestWarning
-
-        warnings.simplefilter("ignore", InsecureRequestWarning)
-    return kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(config)), config
-
-
-def _check_namespace(api: Any, host: str, namespace: str) -> None:
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
-
-    try:
-        api.read_namespace(namespace, _request_timeout=TIMEOUT)
-    except ApiException as exc:
-        if exc.status == 404:
-            raise ClusterError(
-                f"namespace {namespace!r} does not exist on {host}; create it with "
-                f"'kubectl create namespace {namespace}' or pass -k/--k8s-namespace"
-            ) from exc
-        if exc.status in (401, 403):
-            raise ClusterError(
-                f"the cluster at {host} refused access to namespace {namespace!r} "
-                f"(HTTP {exc.status}); check the kubeconfig user's credentials and RBAC"
-            ) from exc
-        raise ClusterError(
-            f"the cluster at {host} answered HTTP {exc.status}: {exc.reason}"
-        ) from exc
-    except (HTTPError, OSError) as exc:
-        raise ClusterError(
-            f"cannot reach the Kubernetes API at {host} ({_short(exc)}); check that the "
-            "cluster is running and the kubeconfig context is right"
-        ) from exc
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text if len(text) < 160 else text[:157] + "..."
