@@ -74,6 +74,17 @@ class Cluster:
         warnings.simplefilter("ignore", InsecureRequestWarning)
         return kubernetes.client.ApiClient(config)
 
+    def kubeconfig_as(self, user: str, path: Path) -> Path:
+        """A copy of the kubeconfig that authenticates as another user of
+        pki/tokens.csv (up.sh makes "limited", with no RBAC rights of its own)."""
+        tokens = (self.state / "pki" / "tokens.csv").read_text().splitlines()
+        token = next(line.split(",")[0] for line in tokens if line.split(",")[1] == user)
+        text = self.kubeconfig.read_text()
+        admin = next(line.split(",")[0] for line in tokens if line.split(",")[1] == "admin")
+        path.write_text(text.replace(admin, token))
+        path.chmod(0o600)
+        return path
+
     def stop(self) -> None:
         if self.owned:
             script("down.sh", str(self.state))

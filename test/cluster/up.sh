@@ -46,7 +46,9 @@ if [ ! -f pki/apiserver.crt ]; then
   openssl rsa -in pki/sa.key -pubout -out pki/sa.pub 2>/dev/null
   echo "$(openssl rand -hex 16),admin,admin,system:masters" >pki/tokens.csv
 fi
-TOKEN=$(cut -d, -f1 pki/tokens.csv)
+# A second user with no rights of its own (RBAC): tests grant it what they test.
+grep -q ',limited,' pki/tokens.csv || echo "$(openssl rand -hex 16),limited,limited" >>pki/tokens.csv
+TOKEN=$(grep ',admin,' pki/tokens.csv | cut -d, -f1)
 cat >kubeconfig <<KC
 apiVersion: v1
 kind: Config
@@ -93,7 +95,7 @@ wait_for etcd 30 curl -sf http://127.0.0.1:2379/health
 start kube-apiserver "$BIN/kube-apiserver" --etcd-servers=http://127.0.0.1:2379 \
   --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port=6443 --insecure-port=0 \
   --tls-cert-file=pki/apiserver.crt --tls-private-key-file=pki/apiserver.key \
-  --token-auth-file=pki/tokens.csv --authorization-mode=AlwaysAllow \
+  --token-auth-file=pki/tokens.csv --authorization-mode=RBAC \
   --service-account-key-file=pki/sa.pub --service-account-signing-key-file=pki/sa.key \
   --service-account-issuer=https://kubernetes.default.svc \
   --disable-admission-plugins=ServiceAccount --service-cluster-ip-range=10.96.0.0/24 \
