@@ -43,8 +43,16 @@ class DefaultRunGroup(click.Group):
             _fail(ctx, Interrupted(name, code))
         except Byok8sError as err:
             _fail(ctx, err)
+        except click.UsageError as exc:  # one line, like every other error
+            where = exc.ctx.command_path if exc.ctx else "byok8s"
+            message = exc.format_message().replace("\n", " ").rstrip(".")
+            click.echo(f"byok8s: error: {message}; see '{where} --help'", err=True)
+            sys.exit(int(ExitCode.USAGE))
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:  # stdout closed early (`byok8s doctor | head`): not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(int(ExitCode.WORKFLOW_FAILED))
         except Exception as exc:  # a bug: still one line, traceback with --verbose
             internal = Byok8sError(
                 f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose and report it)"
@@ -121,6 +129,20 @@ def cli() -> None:
 )
 @click.option("--cores", type=int, help="Cores to use locally [default: all].")
 @click.option(
+    "--service-account",
+    metavar="NAME",
+    help="Kubernetes service account for the job pods (e.g. for workload identity).",
+)
+@click.option(
+    "--run-as-user",
+    type=int,
+    default=1000,
+    show_default=True,
+    metavar="UID",
+    help="User id job containers run as, without privileges; 0 runs them as the image's "
+    "user (root).",
+)
+@click.option(
     "--container-image",
     metavar="IMAGE",
     help="Image for the job pods [default: the output of 'byok8s image'; build it from "
@@ -147,6 +169,12 @@ def cli() -> None:
 )
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would run; run nothing.")
 @click.option("-F", "--forceall", is_flag=True, help="Rerun every job, even if up to date.")
+@click.option(
+    "--unlock",
+    is_flag=True,
+    help="Remove the locks a killed run left (on the bucket prefix and in the working "
+    "directory), then exit.",
+)
 @click.option("--keep-going", is_flag=True, help="Go on with independent jobs after a failure.")
 @click.option(
     "--retries", type=int, default=0, show_default=True, help="Times to retry a failed job."
@@ -164,12 +192,6 @@ def run(ctx: click.Context, **options: Any) -> None:
     if cfg.storage is not None:
         ctx.meta[SECRETS] = cfg.storage.secret_values()
     app.run(cfg)
-
-
-for _param in run.params:
-    if isinstance(_param, click.Option):
-        # BYOK8S_<OPTION>, without the subcommand name click would insert.
-        _param.envvar = f"{ENV_PREFIX}_{(_param.name or '').upper()}"
 
 
 @cli.command()
@@ -198,6 +220,85 @@ def image(repository: str | None) -> None:
     from byok8s.image import REPOSITORY, default_image
 
     click.echo(default_image(repository or REPOSITORY))
+
+
+@cli.command("fix-dns")
+@click.option(
+    "--resolver",
+    "resolvers",
+    multiple=True,
+    metavar="IP",
+    callback=lambda ctx, param, value: _ip_addresses(value),
+    help="DNS server CoreDNS forwards to (repeatable) [default: 8.8.8.8 8.8.4.4].",
+)
+@click.option("-n", "--dry-run", is_flag=True, help="Show the change to the Corefile only.")
+@click.option("--force", is_flag=True, help="Change the Corefile even when no loop is found.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=180,
+    show_default=True,
+    help="Seconds to wait for CoreDNS to become Ready.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def fix_dns(ctx: click.Context, resolvers: tuple[str, ...], **options: Any) -> None:
+    """Fix CoreDNS crash-looping on a forwarding loop (minikube on cloud VMs): point it
+    at real resolvers, restart it and wait until it is Ready."""
+    from byok8s import dns
+
+    ctx.meta[VERBOSE] = options.pop("verbose")
+    dns.fix(resolvers or dns.DEFAULT_RESOLVERS, **options)
+
+
+@cli.command()
+@click.option(
+    "-k", "--k8s-namespace", default="default", show_default=True, help="Namespace to check."
+)
+@click.option("--bucket", metavar="URL", help="Bucket or container to probe (write, read, delete).")
+@click.option("--s3-endpoint-url", metavar="URL", help="S3-compatible endpoint instead of AWS.")
+@click.option("--envvars", multiple=True, metavar="NAME", help="Variables the run will pass.")
+@click.option("--container-image", metavar="IMAGE", help="Job image [default: 'byok8s image'].")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def doctor(ctx: click.Context, **options: Any) -> None:
+    """Check that a cluster run can work: kubeconfig and cluster, namespace and
+    permissions, cluster DNS, bucket, job credentials, job image. Exit 0 only when
+    no check fails."""
+    from byok8s import doctor as checks
+    from byok8s.config import environ
+    from byok8s.output import print_checks
+
+    ctx.meta[VERBOSE] = options["verbose"]
+    opts = checks.Options(
+        namespace=options["k8s_namespace"],
+        bucket=options["bucket"],
+        s3_endpoint_url=options["s3_endpoint_url"],
+        envvars=options["envvars"],
+        container_image=options["container_image"],
+    )
+    results = checks.run(opts, environ())
+    print_checks(results, options["as_json"])
+    ctx.exit(int(checks.exit_code(results)))
+
+
+for _command in (run, doctor):
+    for _param in _command.params:
+        if isinstance(_param, click.Option) and _param.name not in ("as_json",):
+            # BYOK8S_<OPTION>, without the subcommand name click would insert.
+            _param.envvar = f"{ENV_PREFIX}_{(_param.name or '').upper()}"
+
+
+def _ip_addresses(values: tuple[str, ...]) -> tuple[str, ...]:
+    import ipaddress
+
+    for value in values:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not an IP address, e.g. 1.1.1.1") from None
+    return values
 
 
 def _source(ctx: click.Context, name: str) -> str:

@@ -187,3 +187,26 @@ def print_error(message: str, redact: Redactor, details: str = "") -> None:
     if details:
         print(redact(details.rstrip()), file=sys.stderr)
     sys.stderr.flush()
+
+
+def print_checks(checks: Iterable[Any], as_json: bool) -> None:
+    """`byok8s doctor`'s table (or JSON) on stdout."""
+    import json
+    from dataclasses import asdict
+
+    checks = list(checks)
+    if as_json:
+        rows = [{**asdict(c), "exit_code": int(c.exit_code)} for c in checks]
+        print(json.dumps(rows, indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    table = Table("check", "result", "detail", "fix", box=None, pad_edge=False)
+    styles = {"ok": "green", "warn": "yellow", "FAIL": "bold red", "skip": "dim"}
+    for c in checks:
+        table.add_row(c.name, c.status, c.detail, c.fix, style=styles.get(c.status))
+    console.print(table)
+    failed = sum(c.status == "FAIL" for c in checks)
+    console.print(f"{failed} check{'s' * (failed != 1)} failed" if failed else "all checks passed")
