@@ -7,7 +7,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from byok8s import engine, executors, output
+from byok8s import engine, executors, lock, output
 from byok8s.config import RunConfig
 from byok8s.errors import ConfigError, WorkflowFailed
 
@@ -19,10 +19,24 @@ def run(cfg: RunConfig) -> engine.RunResult:
     """Run the workflow; raises the run's error after printing the summary."""
     redact = output.Redactor(cfg.storage.secret_values() if cfg.storage else ())
     output.setup_logging(cfg.verbose, redact)
+    if cfg.unlock:
+        _unlock(cfg)
+        return engine.RunResult()
     executor = executors.get(cfg.executor)
     executor.preflight(cfg)
     if cfg.storage is not None:
         cfg.storage.check()
+    mine = None
+    if cfg.storage is not None and not cfg.dry_run:
+        mine = lock.acquire(cfg.storage, cfg.workflow.config_file.name)
+    try:
+        return _run(cfg, executor, redact)
+    finally:
+        if mine is not None and cfg.storage is not None:
+            lock.release(cfg.storage, mine)
+
+
+def _run(cfg: RunConfig, executor: executors.Executor, redact: output.Redactor) -> engine.RunResult:
     created = [p for p in (cfg.workdir / ".snakemake", cfg.workdir / STAGE_DIR) if not p.exists()]
     workdir_existed = cfg.workdir.exists()
     try:
@@ -48,6 +62,17 @@ def run(cfg: RunConfig) -> engine.RunResult:
     if result.error is not None:
         raise result.error
     return result
+
+
+def _unlock(cfg: RunConfig) -> None:
+    """`--unlock`: what a killed run left locked, on the bucket and here."""
+    if cfg.storage is not None:
+        held = lock.unlock(cfg.storage)
+        print(f"removed the lock of {lock.describe(held)} on {cfg.storage.url}" if held
+              else f"no lock on {cfg.storage.url}")  # fmt: skip
+    if (cfg.workdir / ".snakemake" / "locks").is_dir():
+        engine.unlock(_stage(cfg))
+        print(f"removed Snakemake's locks in {cfg.workdir}")
 
 
 def _stage(cfg: RunConfig) -> RunConfig:

@@ -38,6 +38,8 @@ RUN_OPTION_TYPES: dict[str, type] = {
     "envvars": list,
     "s3_endpoint_url": str,
     "retries": int,
+    "service_account": str,
+    "run_as_user": int,
     "keep_going": bool,
     "use_conda": bool,
 }
@@ -50,6 +52,7 @@ WORKFLOW_KEY_TYPES: dict[str, type] = {
     **RUN_OPTION_TYPES,
 }
 NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 ENVVAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -79,8 +82,11 @@ class RunConfig:
     container_image: str | None
     envvars: tuple[str, ...]
     retries: int = 0
+    service_account: str | None = None
+    run_as_user: int = 1000
     dry_run: bool = False
     forceall: bool = False
+    unlock: bool = False
     keep_going: bool = False
     use_conda: bool = False
     verbose: bool = False
@@ -132,7 +138,7 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
             "Kubernetes name; use at most 63 lowercase letters, digits and '-', "
             "starting and ending with a letter or digit"
         )
-    envvars = _envvars(values["envvars"], sources["envvars"], env)
+    envvars = parse_envvars(values["envvars"], sources["envvars"], env)
     if values["cores"] is None:
         values["cores"], sources["cores"] = os.cpu_count() or 1, f"{DEFAULT} (all cores)"
     for name in ("jobs", "cores"):
@@ -142,6 +148,16 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
             )
     if values["retries"] < 0:
         raise ConfigError(f"retries must be 0 or more, got {values['retries']}")
+    if values.get("run_as_user", 0) < 0:
+        raise ConfigError(
+            f"--run-as-user must be a user id (0 or more), got {values['run_as_user']}"
+        )
+    account = values.get("service_account")
+    if account is not None and (len(account) > 253 or not SUBDOMAIN_RE.match(account)):
+        raise ConfigError(
+            f"service account {account!r} (from {sources['service_account']}) is not a valid "
+            "Kubernetes name; use lowercase letters, digits, '-' and '.'"
+        )
 
     if executor == "kubernetes" and not values["container_image"]:
         from byok8s.image import default_image
@@ -171,8 +187,11 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
         container_image=values["container_image"] or None,
         envvars=envvars,
         retries=values["retries"],
+        service_account=account,
+        run_as_user=values.get("run_as_user", 1000),
         dry_run=bool(values.get("dry_run")),
         forceall=bool(values.get("forceall")),
+        unlock=bool(values.get("unlock")),
         keep_going=bool(values["keep_going"]),
         use_conda=bool(values["use_conda"]),
         verbose=bool(values.get("verbose")),
@@ -282,7 +301,7 @@ def _targets(wf_config: Mapping[str, Any], config_file: Path) -> tuple[str, ...]
     return targets
 
 
-def _envvars(raw: Any, source: str, env: Mapping[str, str]) -> tuple[str, ...]:
+def parse_envvars(raw: Any, source: str, env: Mapping[str, str]) -> tuple[str, ...]:
     names: list[str] = []
     for item in raw or ():
         names.extend(n for n in re.split(r"[,\s]+", item) if n)

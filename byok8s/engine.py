@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from byok8s.config import RunConfig
-from byok8s.errors import Byok8sError, ConfigError, StorageError, WorkflowFailed
+from byok8s.errors import Byok8sError, ConfigError, Locked, StorageError, WorkflowFailed
 from byok8s.executors import Executor
 
 log = logging.getLogger(__name__)
@@ -140,24 +140,7 @@ def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
         _route_logging(snakemake_logger, handler, cfg.verbose)
         workflow_api = None
         try:
-            workflow_api = api.workflow(
-                resource_settings=st.ResourceSettings(
-                    cores=cfg.cores, nodes=cfg.jobs if cfg.remote else None
-                ),
-                config_settings=_config_settings(cfg, st),
-                storage_settings=_storage_settings(cfg, st),
-                storage_provider_settings=_storage_provider_settings(cfg),
-                deployment_settings=st.DeploymentSettings(
-                    deployment_method=(
-                        frozenset({st.DeploymentMethod.CONDA}) if cfg.use_conda else frozenset()
-                    )
-                ),
-                snakefile=cfg.workflow.snakefile,
-                workdir=cfg.workdir,
-            )
-            dag_api = workflow_api.dag(
-                st.DAGSettings(targets=frozenset(cfg.workflow.targets), forceall=cfg.forceall)
-            )
+            workflow_api, dag_api = _dag(api, cfg, st)
             dag_api.execute_workflow(
                 executor=executor.plugin,
                 pseudo_executor="dryrun" if cfg.dry_run else None,
@@ -186,6 +169,39 @@ def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
             logfiles = api.logger_manager.get_logfile()
             result.logfile = logfiles[0] if logfiles else None
     return result
+
+
+def unlock(cfg: RunConfig) -> None:
+    """Remove Snakemake's own locks in the working directory (a killed run's)."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings import types as st
+
+    _register_own_plugins()
+    with SnakemakeApi(st.OutputSettings(quiet={st.Quietness.ALL}, nocolor=True)) as api:
+        _dag(api, cfg, st)[1].unlock()
+
+
+def _dag(api: Any, cfg: RunConfig, st: Any) -> tuple[Any, Any]:
+    """The workflow and DAG APIs for a run (Snakemake's own order of settings)."""
+    workflow_api = api.workflow(
+        resource_settings=st.ResourceSettings(
+            cores=cfg.cores, nodes=cfg.jobs if cfg.remote else None
+        ),
+        config_settings=_config_settings(cfg, st),
+        storage_settings=_storage_settings(cfg, st),
+        storage_provider_settings=_storage_provider_settings(cfg),
+        deployment_settings=st.DeploymentSettings(
+            deployment_method=(
+                frozenset({st.DeploymentMethod.CONDA}) if cfg.use_conda else frozenset()
+            )
+        ),
+        snakefile=cfg.workflow.snakefile,
+        workdir=cfg.workdir,
+    )
+    dag_api = workflow_api.dag(
+        st.DAGSettings(targets=frozenset(cfg.workflow.targets), forceall=cfg.forceall)
+    )
+    return workflow_api, dag_api
 
 
 OWN_STORAGE_PLUGINS = ("snakemake_storage_plugin_byok8s_azure",)
@@ -282,6 +298,11 @@ def _translate(exc: Exception, cfg: RunConfig) -> Byok8sError:
     from snakemake.exceptions import MissingRuleException, RuleException, WorkflowError
 
     text = _brief(exc)
+    if "LockException" in type(exc).__name__ or "Directory cannot be locked" in text:
+        return Locked(
+            f"the working directory {cfg.workdir} is locked by another Snakemake run; wait for "
+            "it, or if it is gone (killed), run the same command again with --unlock"
+        )
     if isinstance(exc, MissingRuleException) or "Target rules may not contain" in text:
         return ConfigError(
             f"workflow config {cfg.workflow.config_file}: target not found: {text}; "

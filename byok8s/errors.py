@@ -20,6 +20,7 @@ class ExitCode(enum.IntEnum):
     CONFIG = 3  # a config/params file, workflow name or target is wrong
     STORAGE = 4  # bucket URL, credentials, or object storage unreachable
     CLUSTER = 5  # kubeconfig, cluster unreachable, namespace missing
+    LOCKED = 6  # another run holds the lock of the bucket prefix
     INTERNAL = 70  # a bug in byok8s (please report it, with --verbose output)
     INTERRUPTED = 130  # SIGINT (Ctrl-C)
     TERMINATED = 143  # SIGTERM
@@ -50,6 +51,12 @@ class StorageError(Byok8sError):
 
 class ClusterError(Byok8sError):
     exit_code = ExitCode.CLUSTER
+
+
+class Locked(Byok8sError):
+    """Another run holds the bucket prefix or the working directory."""
+
+    exit_code = ExitCode.LOCKED
 
 
 class WorkflowFailed(Byok8sError):

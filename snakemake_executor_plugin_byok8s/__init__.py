@@ -46,11 +46,19 @@ SECRET_LIMIT = 900_000  # bytes of sources kept in the Secret (Kubernetes allows
 MAX_SLEEP = 10.0  # seconds between status checks when nothing is heard from the watch
 MIN_SLEEP = 0.2
 JOB_LIST_AGE = 10.0  # seconds a list of the run's Jobs is used for
+DEFAULT_USER = podspec.DEFAULT_USER
 
 
 @dataclasses.dataclass
 class ExecutorSettings(stock.ExecutorSettings):
-    pass
+    run_as_user: int | None = dataclasses.field(
+        default=DEFAULT_USER,
+        metadata={
+            "help": "User id the job containers run as (not root, no privilege escalation, "
+            "no capabilities); 0 runs them as root, as the image says.",
+            "type": int,  # the annotation is a string here (postponed annotations)
+        },
+    )
 
 
 class Executor(stock.Executor):
@@ -117,6 +125,7 @@ class Executor(stock.Executor):
             cpu_scalar=self.k8s_cpu_scalar,
             service_account=self.k8s_service_account_name,
             privileged=bool(self.privileged),
+            run_as_user=self.workflow.executor_settings.run_as_user,
             persistent_volumes=[(pv.name, str(pv.path)) for pv in self.persistent_volumes],
         )
         try:

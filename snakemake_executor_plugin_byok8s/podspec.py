@@ -23,6 +23,7 @@ JOBID_LABEL = "byok8s.io/jobid"
 SOURCES_KEY = "byok8s-sources.tar.xz"
 SOURCES_DIR = "/byok8s/sources"
 GPU_VENDORS = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
+DEFAULT_USER = 1000  # job containers run as this user unless asked otherwise
 
 # Unpacks the workflow sources (Snakefile, scripts, config) into the work dir:
 # a plain Python start, not a Snakemake one.
@@ -31,6 +32,10 @@ UNPACK = (
     't.extractall(**({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))\' '
     f"{SOURCES_DIR}/{SOURCES_KEY}"
 )
+
+# A user without a passwd entry (run_as_user) has no name, which Snakemake asks
+# for (getpass), and gets HOME=/, which it cannot write to.
+USER_ENV = 'export USER="${USER:-byok8s}"; [ -w "$HOME" ] || export HOME=/tmp'
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class PodSettings:
     cpu_scalar: float = 0.95
     service_account: str | None = None
     privileged: bool = False
+    run_as_user: int | None = DEFAULT_USER  # 0 or None: as the image says (root)
     persistent_volumes: Sequence[tuple[str, str]] = ()  # (claim name, mount path)
 
 
@@ -105,9 +111,22 @@ def job_body(
                 persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name=claim),
             )
         )
+    pod_security = None
     if settings.privileged:
         container.security_context = k8s.V1SecurityContext(privileged=True)
+    elif settings.run_as_user:
+        uid = settings.run_as_user
+        pod_security = k8s.V1PodSecurityContext(
+            run_as_user=uid, run_as_group=uid, fs_group=uid, run_as_non_root=True
+        )
+        container.security_context = k8s.V1SecurityContext(
+            allow_privilege_escalation=False,
+            capabilities=k8s.V1Capabilities(drop=["ALL"]),
+        )
+        # A user without a passwd entry gets HOME=/, which it cannot write to.
+        container.args[1] = f"{USER_ENV}; {container.args[1]}"
     pod = k8s.V1PodSpec(
+        security_context=pod_security,
         containers=[container],
         volumes=volumes,
         restart_policy="Never",

@@ -75,6 +75,13 @@ def _bad_files(tmp: Path) -> None:
     write_json(tmp / "escaping-target.json", {"workflow": "alpha", "targets": ["../x.txt"]})
     write_json(tmp / "reserved.json", {"byok8s": {"run": 1}, "name": "x"})
     (tmp / "truncated.json").write_text('{"name": "bl')
+    (tmp / "empty.yaml").write_text("")
+    (tmp / "tabs.yaml").write_text("workflow:\talpha\n\ttargets: [x]\n")
+    write_json(tmp / "null-params.json", None)
+    write_json(tmp / "list-params.json", ["name", "blue"])
+    write_json(tmp / "absolute-target.json", {"workflow": "alpha", "targets": ["/etc/passwd"]})
+    write_json(tmp / "jobs-string.json", {"workflow": "alpha", "jobs": "4"})
+    write_json(tmp / "both.json", {"workflow": "alpha", "snakefile": "Snakefile"})
 
 
 BAD_INPUT = [
@@ -214,6 +221,66 @@ BAD_INPUT = [
         ["NOT_SET_ANYWHERE", "not set"],
     ),
     (["workflow-alpha", "params-blue", "--jobs", "0"], {}, ExitCode.CONFIG, ["at least 1"]),
+    (["workflow-alpha", "params-blue", "--cores", "0"], {}, ExitCode.CONFIG, ["at least 1"]),
+    (["workflow-alpha", "params-blue", "--retries", "-1"], {}, ExitCode.CONFIG, ["0 or more"]),
+    (["workflow-alpha", "params-blue", "--run-as-user", "-1"], {}, ExitCode.CONFIG, ["user id"]),
+    (
+        ["workflow-alpha", "params-blue", "--service-account", "Bad_SA"],
+        {},
+        ExitCode.CONFIG,
+        ["service account 'Bad_SA'", "not a valid Kubernetes name"],
+    ),
+    (["workflow-alpha", "params-blue", "--jobs", "many"], {}, ExitCode.USAGE, ["'many'"]),
+    (["empty.yaml", "params-blue"], {}, ExitCode.CONFIG, ["Snakefile", "not found"]),
+    (["tabs.yaml", "params-blue"], {}, ExitCode.CONFIG, ["not valid YAML"]),
+    (["workflow-alpha", "null-params"], {}, ExitCode.CONFIG, ["must hold a mapping"]),
+    (["workflow-alpha", "list-params"], {}, ExitCode.CONFIG, ["must hold a mapping"]),
+    (["absolute-target", "params-blue"], {}, ExitCode.CONFIG, ["'/etc/passwd'"]),
+    (["jobs-string", "params-blue"], {}, ExitCode.CONFIG, ["'jobs' must be an integer"]),
+    (["both", "params-blue"], {}, ExitCode.CONFIG, ["either 'workflow'", "not both"]),
+    (["workflow-omega", "params-blue"], {}, ExitCode.CONFIG, ["'workflow-omega' not found"]),
+    (
+        ["workflow-alpha", "params-blue", "-k", "a" * 64],
+        {},
+        ExitCode.CONFIG,
+        ["not a valid Kubernetes name", "at most 63"],
+    ),
+    (
+        ["workflow-alpha", "params-blue", "-k", "ends-with-"],
+        {},
+        ExitCode.CONFIG,
+        ["'ends-with-'", "not a valid Kubernetes name"],
+    ),
+    (
+        ["workflow-alpha", "params-blue", "--envvars", "BAD-NAME"],
+        {},
+        ExitCode.CONFIG,
+        ["'BAD-NAME'", "not a valid environment variable name"],
+    ),
+    (
+        ["workflow-alpha", "params-blue", "--bucket", "s3://ok-bucket/../../etc"],
+        {},
+        ExitCode.STORAGE,
+        ["invalid path"],
+    ),
+    (
+        ["workflow-alpha", "params-blue", "--bucket", "az://"],
+        {},
+        ExitCode.STORAGE,
+        ["not a valid Azure container name"],
+    ),
+    (
+        ["workflow-alpha", "params-blue", "--bucket", "gs://x"],
+        {},
+        ExitCode.STORAGE,
+        ["not a valid"],
+    ),
+    (
+        ["workflow-alpha", "params-blue", "--bucket", "s3://user:pw@ok-bucket"],
+        {},
+        ExitCode.STORAGE,
+        ["must not carry", "user info"],
+    ),
     (
         ["workflow-alpha", "params-blue"],
         {"BYOK8S_BUCKET": "ftp://x"},

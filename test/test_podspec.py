@@ -63,7 +63,7 @@ def test_sources_come_from_the_secret_and_are_unpacked_before_the_job() -> None:
     (container,) = spec["containers"]
     assert container["command"] == ["/bin/sh"]
     script = container["args"][1]
-    assert script.startswith("python -c ") and "tarfile" in script
+    assert script.startswith(podspec.USER_ENV + "; python -c ") and "tarfile" in script
     assert script.endswith("&& python -m snakemake --snakefile Snakefile")
     assert "pip install" not in script and "--deploy-sources" not in script
     assert {"name": "byok8s-sources", "mountPath": "/byok8s/sources", "readOnly": True} in (
@@ -74,7 +74,7 @@ def test_sources_come_from_the_secret_and_are_unpacked_before_the_job() -> None:
         "secretName": "run-1234",
         "items": [{"key": podspec.SOURCES_KEY, "path": podspec.SOURCES_KEY}],
     }
-    large = body(sources_in_secret=False)["spec"]["template"]["spec"]
+    large = body(sources_in_secret=False, run_as_user=0)["spec"]["template"]["spec"]
     assert large["containers"][0]["args"][1] == "python -m snakemake --snakefile Snakefile"
     assert [v["name"] for v in large["volumes"]] == ["workdir"]
 
@@ -142,3 +142,50 @@ def test_no_plain_value_of_any_kind_in_the_spec() -> None:
 )  # fmt: skip
 def test_label_values_are_valid(text: str, expected: str) -> None:
     assert podspec.label_value(text) == expected
+
+
+def test_jobs_run_as_a_user_without_privileges_unless_asked() -> None:
+    spec = body()["spec"]["template"]["spec"]
+    assert spec["securityContext"] == {"fsGroup": 1000, "runAsGroup": 1000, "runAsNonRoot": True,
+                                       "runAsUser": 1000}  # fmt: skip
+    assert spec["containers"][0]["securityContext"] == {
+        "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}  # fmt: skip
+    assert (
+        body(run_as_user=2000)["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 2000
+    )
+    root = body(run_as_user=0)["spec"]["template"]["spec"]
+    assert "securityContext" not in root and "securityContext" not in root["containers"][0]
+    assert not root["containers"][0]["args"][1].startswith(podspec.USER_ENV)
+    privileged = body(privileged=True)["spec"]["template"]["spec"]
+    assert "securityContext" not in privileged
+    assert privileged["containers"][0]["securityContext"] == {"privileged": True}
+
+
+def test_a_user_without_a_passwd_entry_gets_a_name_and_a_writable_home(tmp_path) -> None:
+    import subprocess
+
+    script = (
+        f'{podspec.USER_ENV}; echo "$HOME"; python3 -c "import getpass; print(getpass.getuser())"'
+    )
+    env = {"HOME": "/nonexistent-dir", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["/tmp", "byok8s"]
+    env = {"HOME": str(tmp_path), "USER": "ada", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == [str(tmp_path), "ada"]
+
+
+def test_the_plugin_settings_parse_on_the_command_line_as_in_the_pods() -> None:
+    """The pods' Snakemake builds its argument parser from every installed
+    executor plugin's settings: ours must register and parse."""
+    import argparse
+    import importlib
+
+    from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
+
+    registry = ExecutorPluginRegistry()
+    name = "snakemake_executor_plugin_byok8s"
+    registry.register_plugin(name, importlib.import_module(name))
+    parser = argparse.ArgumentParser()
+    registry.get_plugin("byok8s").register_cli_args(parser, "executor")
+    assert parser.parse_args(["--byok8s-run-as-user", "0"]).byok8s_run_as_user == 0

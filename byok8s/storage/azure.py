@@ -50,7 +50,7 @@ def account_name(account_url: str) -> str:
     return host.split(".")[0]
 
 
-def blob_service_client(account_url: str, credential: str | None) -> Any:
+def blob_service_client(account_url: str, credential: str | None, **options: Any) -> Any:
     """A BlobServiceClient from an account URL and a SAS, a key or nothing (AD)."""
     from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
     from azure.storage.blob import BlobServiceClient
@@ -76,7 +76,7 @@ def blob_service_client(account_url: str, credential: str | None) -> Any:
         cred = AzureSasCredential(credential.lstrip("?"))
     else:
         cred = AzureNamedKeyCredential(account_name(account_url), credential)
-    return BlobServiceClient(account_url, credential=cred, connection_timeout=5)
+    return BlobServiceClient(account_url, credential=cred, connection_timeout=5, **options)
 
 
 @dataclass(frozen=True)
@@ -181,6 +181,16 @@ class AzureStorage(Storage):
         with self.errors("write", relative):
             self.container.upload_blob(self.url.key(relative), data, overwrite=True)
 
+    def create(self, relative: str, data: bytes) -> bool:
+        from azure.core.exceptions import ResourceExistsError
+
+        with self.errors("write", relative):
+            try:
+                self.container.upload_blob(self.url.key(relative), data, overwrite=False)
+            except ResourceExistsError:
+                return False
+        return True
+
     def get(self, relative: str) -> bytes:
         with self.errors("read", relative):
             return bytes(self.container.download_blob(self.url.key(relative)).readall())
@@ -198,8 +208,18 @@ class AzureStorage(Storage):
             }
 
     def check(self) -> None:
+        # At the start a server that does not answer fails the run soon: one retry,
+        # short timeouts (the run's own transfers keep the library's patient ones).
+        from azure.storage.blob import LinearRetry
+
+        quick = blob_service_client(
+            self.account_url,
+            self.credential,
+            retry_policy=LinearRetry(backoff=1, random_jitter_range=0, retry_total=1),
+            read_timeout=8,
+        )
         with self.errors("reach", ""):
-            self.container.get_container_properties()
+            quick.get_container_client(self.url.name).get_container_properties()
 
     def explain(self, exc: BaseException) -> str | None:
         from azure.core.exceptions import AzureError, HttpResponseError

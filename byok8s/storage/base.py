@@ -79,6 +79,10 @@ class Storage(ABC):
     def put(self, relative: str, data: bytes) -> None: ...
 
     @abstractmethod
+    def create(self, relative: str, data: bytes) -> bool:
+        """Write an object only if it does not exist, atomically; False if it did."""
+
+    @abstractmethod
     def get(self, relative: str) -> bytes: ...
 
     @abstractmethod

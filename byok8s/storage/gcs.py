@@ -71,6 +71,17 @@ class GcsStorage(Storage):
         with self.errors("write", relative):
             self.bucket.blob(self.url.key(relative)).upload_from_string(data)
 
+    def create(self, relative: str, data: bytes) -> bool:
+        from google.api_core.exceptions import PreconditionFailed
+
+        with self.errors("write", relative):
+            try:
+                blob = self.bucket.blob(self.url.key(relative))
+                blob.upload_from_string(data, if_generation_match=0)
+            except PreconditionFailed:
+                return False
+        return True
+
     def get(self, relative: str) -> bytes:
         with self.errors("read", relative):
             return bytes(self.bucket.blob(self.url.key(relative)).download_as_bytes())
@@ -98,4 +109,8 @@ class GcsStorage(Storage):
 
         if not isinstance(exc, (GoogleAPIError, GoogleAuthError)):
             return None
+        from google.api_core.exceptions import NotFound
+
+        if isinstance(exc, NotFound) and "bucket" not in str(exc).lower():
+            return "no such object"
         return f"{type(exc).__name__}: {exc}"

@@ -15,6 +15,7 @@ from byok8s.storage.base import BucketUrl, Storage
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 DEFAULT_REGION = "us-east-1"
+CHECK_READ_TIMEOUT = 8  # seconds
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,14 @@ class S3Storage(Storage):
 
     @cached_property
     def client(self) -> Any:
+        return self._client(read_timeout=60, attempts=3)
+
+    @cached_property
+    def quick_client(self) -> Any:
+        """For the check at the start: a server that does not answer fails it soon."""
+        return self._client(read_timeout=CHECK_READ_TIMEOUT, attempts=2)
+
+    def _client(self, read_timeout: float, attempts: int) -> Any:
         import boto3
         from botocore.config import Config
 
@@ -90,12 +99,27 @@ class S3Storage(Storage):
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             aws_session_token=self.token,
-            config=Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3}),
-        )
+            config=Config(connect_timeout=5, read_timeout=read_timeout,
+                          retries={"max_attempts": attempts, "mode": "standard"}),
+        )  # fmt: skip
 
     def put(self, relative: str, data: bytes) -> None:
         with self.errors("write", relative):
             self.client.put_object(Bucket=self.url.name, Key=self.url.key(relative), Body=data)
+
+    def create(self, relative: str, data: bytes) -> bool:
+        import botocore.exceptions as bex
+
+        with self.errors("write", relative):
+            try:
+                self.client.put_object(Bucket=self.url.name, Key=self.url.key(relative),
+                                       Body=data, IfNoneMatch="*")  # fmt: skip
+            except bex.ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                    return False
+                raise
+        return True
 
     def get(self, relative: str) -> bytes:
         with self.errors("read", relative):
@@ -120,7 +144,7 @@ class S3Storage(Storage):
 
     def check(self) -> None:
         with self.errors("reach", ""):
-            self.client.head_bucket(Bucket=self.url.name)
+            self.quick_client.head_bucket(Bucket=self.url.name)
 
     def explain(self, exc: BaseException) -> str | None:
         import botocore.exceptions as bex
@@ -139,6 +163,8 @@ class S3Storage(Storage):
             return "no such object"
         if isinstance(exc, (bex.EndpointConnectionError, bex.ConnectTimeoutError)):
             return f"cannot connect to {where}; check --s3-endpoint-url and the network"
+        if isinstance(exc, bex.ReadTimeoutError):
+            return f"cannot get an answer from {where} (timed out); check that it is up"
         return f"{type(exc).__name__}: {exc}"
 
 

@@ -1,0 +1,137 @@
+"""One run per bucket prefix: the lock object, --unlock, and Snakemake's own
+working-directory lock, against the real S3 server and Azurite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import error_line, run_on_bucket
+
+from byok8s import lock, storage
+
+HELD = {"run": "0123456789ab", "workflow": "workflow-alpha.json", "user": "ada",
+        "host": "lab-pc", "pid": 4242, "started": "2026-11-22T10:00:00+00:00"}  # fmt: skip
+
+
+def s3_storage(s3: dict, prefix: str) -> storage.Storage:
+    env = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
+    return storage.resolve(f"s3://{s3['bucket']}/{prefix}", s3["endpoint"], env)
+
+
+@pytest.mark.s3
+def test_create_is_atomic_on_s3(s3: dict) -> None:
+    store = s3_storage(s3, "p")
+    assert store.create("x/obj", b"first") is True
+    assert store.create("x/obj", b"second") is False
+    assert store.get("x/obj") == b"first"
+
+
+@pytest.mark.azure
+def test_create_is_atomic_on_azurite(azure: dict) -> None:
+    env = {"AZ_BLOB_ACCOUNT_URL": f"{azure['url']}?{azure['sas']}"}
+    store = storage.resolve(f"az://{azure['container']}/p", None, env)
+    assert store.create("x/obj", b"first") is True
+    assert store.create("x/obj", b"second") is False
+    assert store.get("x/obj") == b"first"
+
+
+@pytest.mark.s3
+def test_a_second_run_into_a_locked_prefix_refuses_and_changes_nothing(
+    s3: dict, workdir: Path
+) -> None:
+    store = s3_storage(s3, "shared")
+    store.put(lock.LOCK, json.dumps(HELD).encode())
+    before = store.list()
+    done = run_on_bucket("workflow-alpha", "params-blue", f"s3://{s3['bucket']}/shared",
+                         "--s3-endpoint-url", s3["endpoint"], cwd=workdir)  # fmt: skip
+    assert done.returncode == 6, done.stderr
+    line = error_line(done)
+    assert f"s3://{s3['bucket']}/shared is in use by another byok8s run" in line
+    assert "run 0123456789ab of workflow-alpha.json" in line and "ada@lab-pc, pid 4242" in line
+    assert "--unlock" in line
+    assert store.list() == before
+    assert json.loads(store.get(lock.LOCK)) == HELD
+
+
+@pytest.mark.s3
+def test_runs_into_other_prefixes_go_on_and_release_their_lock(s3: dict, workdir: Path) -> None:
+    s3_storage(s3, "a").put(lock.LOCK, json.dumps(HELD).encode())
+    done = run_on_bucket("workflow-alpha", "params-blue", f"s3://{s3['bucket']}/b",
+                         "--s3-endpoint-url", s3["endpoint"], cwd=workdir)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    b = s3_storage(s3, "b").list()
+    assert "alpha.txt" in b and lock.LOCK not in b
+
+
+@pytest.mark.s3
+def test_a_failed_run_releases_its_lock(s3: dict, workdir: Path) -> None:
+    (workdir / "Snakefile").write_text("rule fail:\n    output: 'x.txt'\n    shell: 'exit 3'\n")
+    (workdir / "wf.json").write_text(json.dumps({"snakefile": "Snakefile"}))
+    (workdir / "p.json").write_text("{}")
+    done = run_on_bucket("wf.json", "p.json", f"s3://{s3['bucket']}/f",
+                         "--s3-endpoint-url", s3["endpoint"], cwd=workdir)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert lock.LOCK not in s3_storage(s3, "f").list()
+
+
+@pytest.mark.s3
+def test_unlock_removes_a_dead_runs_lock_and_the_next_run_works(s3: dict, workdir: Path) -> None:
+    store = s3_storage(s3, "stale")
+    store.put(lock.LOCK, json.dumps(HELD).encode())
+    url = f"s3://{s3['bucket']}/stale"
+    args = ("workflow-alpha", "params-blue", url, "--s3-endpoint-url", s3["endpoint"])
+    done = run_on_bucket(*args, "--unlock", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        f"removed the lock of run 0123456789ab of workflow-alpha.json, started "
+        f"2026-11-22T10:00:00+00:00 by ada@lab-pc, pid 4242 on {url}"
+    )
+    assert store.list() == {}
+    again = run_on_bucket(*args, "--unlock", cwd=workdir)
+    assert again.stdout.strip() == f"no lock on {url}"
+    assert run_on_bucket(*args, cwd=workdir).returncode == 0
+
+
+def test_snakemakes_own_lock_is_explained_and_unlock_clears_it(workdir: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers import run_cli
+
+    (workdir / "Snakefile").write_text(
+        "rule slow:\n    output: 'slow.txt'\n    shell: 'sleep 60; touch {output}'\n"
+    )
+    (workdir / "wf.json").write_text(json.dumps({"snakefile": "Snakefile"}))
+    (workdir / "p.json").write_text("{}")
+    first = subprocess.Popen([sys.executable, "-m", "byok8s", "wf.json", "p.json"], cwd=workdir,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)  # fmt: skip
+    locks = workdir / ".snakemake" / "locks"
+    deadline = time.monotonic() + 60
+    while not (locks.is_dir() and any(locks.iterdir())):
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.2)
+    try:
+        done = run_cli("wf.json", "p.json", cwd=workdir)
+        assert done.returncode == 6, done.stderr
+        line = error_line(done)
+        assert "is locked by another Snakemake run" in line and "--unlock" in line
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # a run that dies without cleaning up
+        first.wait()
+    assert any(locks.iterdir())
+    assert run_cli("wf.json", "p.json", cwd=workdir).returncode == 6
+    unlocked = run_cli("wf.json", "p.json", "--unlock", cwd=workdir)
+    assert unlocked.returncode == 0, unlocked.stderr
+    assert f"removed Snakemake's locks in {workdir}" in unlocked.stdout
+    assert not locks.exists() or not list(locks.iterdir())
+    (workdir / "Snakefile").write_text(
+        "rule slow:\n    output: 'slow.txt'\n    shell: 'touch {output}'\n"
+    )
+    assert run_cli("wf.json", "p.json", cwd=workdir).returncode == 0
+    assert (workdir / "slow.txt").exists()
