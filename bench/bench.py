@@ -39,7 +39,12 @@ def main() -> int:
     parser.add_argument("--ways", default="byok8s,plain,bare", help="comma-separated subset")
     parser.add_argument("--cases", help="comma-separated NxJOBS, e.g. 50x4,50x50")
     parser.add_argument("--no-staging", action="store_true", help="skip the staging case")
+    parser.add_argument("--combine", nargs="+", metavar="JSON",
+                        help="merge earlier results into one table")  # fmt: skip
     args = parser.parse_args()
+    if args.combine:
+        _write(_combine([json.loads(Path(f).read_text()) for f in args.combine]))
+        return 0
     reps = 1 if args.quick else args.reps
     cases = [(1, 1), (10, 10), (10, 4)] if args.quick else [(1, 1), (10, 10), (10, 4), (50, 50),
                                                              (50, 4)]  # fmt: skip
@@ -98,21 +103,39 @@ def _row(name: str, times: dict[str, list[float]]) -> dict[str, Any]:
     return row
 
 
+def _combine(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report from several: the runs of each case and way put together."""
+    cases: dict[str, dict[str, list[float]]] = {}
+    for report in reports:
+        for row in report["rows"]:
+            for way, runs in row["runs_s"].items():
+                cases.setdefault(row["case"], {}).setdefault(way, []).extend(runs)
+    staging = next((r["staging"] for r in reports if r.get("staging")), None)
+    last = max(reports, key=lambda r: r["when"])
+    return {"when": last["when"], "combined": len(reports), "machine": last["machine"],
+            "rows": [_row(case, times) for case, times in cases.items()],
+            "staging": staging, "help_s": last["help_s"]}  # fmt: skip
+
+
 def _write(report: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = report["when"].replace(":", "").replace("-", "")[:15]
+    stamp += "-combined" if report.get("combined") else ""
     (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(report, indent=1))
     lines = [
-        f"# byok8s benchmark, {report['when']} ({report['machine']}, median of {report['reps']})",
+        f"# byok8s benchmark, {report['when']} ({report['machine']}; medians, runs per way in the "
+        "last column)",
         "",
-        "| case | byok8s s | plain snakemake s | bare Jobs s | byok8s/plain | byok8s/bare |",
-        "|---|---|---|---|---|---|",
+        "| case | byok8s s | plain snakemake s | bare Jobs s | byok8s/plain | byok8s/bare | runs |",
+        "|---|---|---|---|---|---|---|",
     ]
+    ways = ("byok8s", "plain", "bare")
     for row in report["rows"]:
         med = row["median_s"]
-        cells = [f"{med[w]:.1f}" if w in med else "-" for w in ("byok8s", "plain", "bare")]
+        cells = [f"{med[w]:.1f}" if w in med else "-" for w in ways]
         ratios = [f"{row[k]:.2f}" if k in row else "-" for k in ("byok8s/plain", "byok8s/bare")]
-        lines.append(f"| {row['case']} | " + " | ".join(cells + ratios) + " |")
+        runs = "/".join(str(len(row["runs_s"].get(w, []))) for w in ways)
+        lines.append(f"| {row['case']} | " + " | ".join(cells + ratios + [runs]) + " |")
     st = report["staging"]
     lines += (
         []
