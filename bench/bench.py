@@ -56,9 +56,11 @@ def main() -> int:
     cluster = localcluster.start()
     s3 = services.start_s3(host=cluster.gateway)
     bench = Bench(cluster, s3, BIN)
+    report: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
+                              "reps": reps, "machine": f"{os.cpu_count()} cores", "rows": [],
+                              "staging": None, "help_s": help_s}  # fmt: skip
     try:
         bench.prepare(need_wheelhouse="plain" in ways)
-        rows = []
         for n, jobs in cases:
             times: dict[str, list[float]] = {w: [] for w in ways}
             for rep in range(reps):
@@ -67,16 +69,15 @@ def main() -> int:
                     times[way].append(seconds)
                     print(f"trivial N={n} --jobs {jobs} {way} rep {rep + 1}: {seconds:.1f} s",
                           file=sys.stderr, flush=True)  # fmt: skip
-            rows.append(_row(f"{n} trivial jobs, --jobs {jobs}", times))
-        staging = None if args.no_staging else bench.staging(args.staging_mb, reps)
+            report["rows"].append(_row(f"{n} trivial jobs, --jobs {jobs}", times))
+            _write(report)  # what is measured so far survives a failure later on
+        if not args.no_staging:
+            report["staging"] = bench.staging(args.staging_mb, reps)
+            _write(report)
     finally:
         bench.close()
         s3.stop()
         cluster.stop()
-    report = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "reps": reps,
-              "machine": f"{os.cpu_count()} cores", "rows": rows, "staging": staging,
-              "help_s": help_s}  # fmt: skip
-    _write(report)
     return 0
 
 
