@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from byok8s import __version__
+from byok8s import __version__, signals
 from byok8s.config import EXECUTORS
 from byok8s.errors import Byok8sError, ExitCode, Interrupted
 
@@ -34,14 +34,15 @@ class DefaultRunGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
-        previous = signal.signal(signal.SIGTERM, _terminate)
+        previous = signals.install()
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            _stopped(ctx)  # Snakemake swallowed the interrupt and finished the run
+            return result
         except KeyboardInterrupt as exc:
-            code = ExitCode.TERMINATED if isinstance(exc, _Terminated) else ExitCode.INTERRUPTED
-            name = "SIGTERM" if code == ExitCode.TERMINATED else "Ctrl-C"
-            _fail(ctx, Interrupted(name, code))
+            _stopped(ctx, signal.SIGTERM if isinstance(exc, signals.Terminated) else signal.SIGINT)
         except Byok8sError as err:
+            _stopped(ctx)
             _fail(ctx, err)
         except click.UsageError as exc:  # one line, like every other error
             where = exc.ctx.command_path if exc.ctx else "byok8s"
@@ -61,15 +62,15 @@ class DefaultRunGroup(click.Group):
             internal.__cause__ = exc
             _fail(ctx, internal)
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            signals.restore(previous)
 
 
-class _Terminated(KeyboardInterrupt):
-    pass
-
-
-def _terminate(signum: int, frame: Any) -> None:
-    raise _Terminated()
+def _stopped(ctx: click.Context, default: int | None = None) -> None:
+    """Exit 130 / 143 with one line if a stop signal ended the run."""
+    signum = signals.received() or default
+    if signum is not None:
+        code = ExitCode.TERMINATED if signum == signal.SIGTERM else ExitCode.INTERRUPTED
+        _fail(ctx, Interrupted(signals.NAMES[signal.Signals(signum)], code))
 
 
 def _fail(ctx: click.Context, err: Byok8sError) -> None:

@@ -7,6 +7,8 @@ SnakemakeApi(OutputSettings) -> workflow(...) -> dag(...) -> execute_workflow(..
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,6 +77,9 @@ class _EventHandler(logging.Handler):
     def __init__(self, result: RunResult, listener: Listener, formatter: Any) -> None:
         super().__init__(logging.DEBUG)
         self.result, self.listener, self.snakemake_formatter = result, listener, formatter
+        # Snakemake's scheduler turns SIGTERM into "finish the running jobs, start no
+        # more"; byok8s cancels them instead, like Ctrl-C: its handler is put back.
+        self.sigterm = signal.getsignal(signal.SIGTERM)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -82,10 +87,15 @@ class _EventHandler(logging.Handler):
         except Exception:  # never let reporting break the run
             self.handleError(record)
 
+    def _reclaim_sigterm(self) -> None:
+        if threading.current_thread() is threading.main_thread() and callable(self.sigterm):
+            signal.signal(signal.SIGTERM, self.sigterm)
+
     def _handle(self, record: logging.LogRecord) -> None:
         event = str(getattr(record, "event", "") or "")
         jobs = self.result.jobs
         if event == "run_info":
+            self._reclaim_sigterm()
             stats = getattr(record, "stats", {}) or {}
             self.result.planned = int(stats.get("total", 0))
             self.listener.planned(self.result.planned)

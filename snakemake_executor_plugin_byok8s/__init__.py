@@ -47,6 +47,7 @@ MAX_SLEEP = 10.0  # seconds between status checks when nothing is heard from the
 MIN_SLEEP = 0.2
 JOB_LIST_AGE = 10.0  # seconds a list of the run's Jobs is used for
 DEFAULT_USER = podspec.DEFAULT_USER
+CANCEL_GRACE = 2  # seconds a cancelled job's pod has to stop
 
 
 @dataclasses.dataclass
@@ -251,8 +252,21 @@ class Executor(stock.Executor):
     # --- end -----------------------------------------------------------------
 
     def cancel_jobs(self, active_jobs: list[SubmittedJobInfo]) -> None:
+        """Ctrl-C or SIGTERM: the Jobs go, and their pods get CANCEL_GRACE seconds
+        instead of the default 30 (a job's shell, PID 1, ignores SIGTERM)."""
+        from kubernetes.client.exceptions import ApiException
+
+        pods = self.watcher.pods_by_job() if self.watcher is not None else {}
         for j in active_jobs:
             self._delete_job(j.external_jobid)
+            for pod in pods.get(j.external_jobid, []):
+                try:
+                    self.kubeapi.delete_namespaced_pod(
+                        pod.metadata.name, self.namespace, grace_period_seconds=CANCEL_GRACE
+                    )
+                except ApiException as exc:
+                    if exc.status != 404:
+                        self.logger.warning(f"could not delete pod {pod.metadata.name}: {exc}")
 
     def shutdown(self) -> None:
         if self.watcher is not None:
