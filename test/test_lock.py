@@ -4,6 +4,7 @@ working-directory lock, against the real S3 server and Azurite."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,26 @@ def test_snakemakes_own_lock_is_explained_and_unlock_clears_it(workdir: Path) ->
     )
     assert run_cli("wf.json", "p.json", cwd=workdir).returncode == 0
     assert (workdir / "slow.txt").exists()
+
+
+@pytest.mark.s3
+def test_the_users_bucket_is_never_deleted(s3: dict, workdir: Path) -> None:
+    """snakemake-storage-plugin-s3 deletes a bucket when its last object is removed
+    (as --forceall does with the outputs it reruns); the run's lock object keeps
+    the bucket non-empty for the whole run, so it is never deleted (or re-created
+    without its policies)."""
+
+    def created() -> object:
+        buckets = s3["client"].list_buckets()["Buckets"]
+        return next(b["CreationDate"] for b in buckets if b["Name"] == s3["bucket"])
+
+    url = f"s3://{s3['bucket']}"  # outputs at the bucket's root: they are all it holds
+    args = ("workflow-alpha", "params-blue", url, "--s3-endpoint-url", s3["endpoint"])
+    assert run_on_bucket(*args, cwd=workdir).returncode == 0
+    before = created()
+    time.sleep(1.1)  # a re-created bucket would show a later creation time
+    again = run_on_bucket(*args, "--forceall", cwd=workdir)
+    assert again.returncode == 0, again.stderr
+    assert created() == before
+    keys = [o["Key"] for o in s3["client"].list_objects_v2(Bucket=s3["bucket"])["Contents"]]
+    assert keys == ["alpha.txt"]
