@@ -209,7 +209,11 @@ def _dag(api: Any, cfg: RunConfig, st: Any) -> tuple[Any, Any]:
         workdir=cfg.workdir,
     )
     dag_api = workflow_api.dag(
-        st.DAGSettings(targets=frozenset(cfg.workflow.targets), forceall=cfg.forceall)
+        # Outputs of jobs that did not finish (a failed or interrupted run) are
+        # made again, so the next run resumes without --rerun-incomplete.
+        st.DAGSettings(
+            targets=frozenset(cfg.workflow.targets), forceall=cfg.forceall, force_incomplete=True
+        )
     )
     return workflow_api, dag_api
 

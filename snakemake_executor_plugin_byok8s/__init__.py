@@ -26,7 +26,7 @@ import base64
 import dataclasses
 import tempfile
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +190,11 @@ class Executor(stock.Executor):
                 self.logger.debug(f"Job {j.external_jobid} failed: {result.reason}")
                 self.report_job_error(j, msg=self._failure_message(j, result))
             if not self.workflow.executor_settings.omit_job_cleanup:
-                self._delete_job(j.external_jobid)
+                # A failed Job's pods go at once: a pod deleted from outside is not a
+                # failure to the Job controller, which starts a new one that would
+                # race a retry of the same job.
+                failed = result.state != "succeeded"
+                self._delete_job(j.external_jobid, pods.get(j.external_jobid, []) if failed else [])
 
     def _run_jobs(self, wanted: list[str]) -> dict[str, Any]:
         """The run's Jobs by name. Listed again only when one is not known yet or
@@ -214,9 +218,9 @@ class Executor(stock.Executor):
         )
         return by_job(listing.items)
 
-    def _delete_job(self, name: str) -> None:
-        """Delete a finished Job and its pods in the background (the API server's
-        garbage collector removes the pods)."""
+    def _delete_job(self, name: str, pods: Sequence[Any] = ()) -> None:
+        """Delete a Job in the background (the API server's garbage collector
+        removes its pods), and the given pods of it now, with CANCEL_GRACE."""
         from kubernetes.client import V1DeleteOptions
         from kubernetes.client.exceptions import ApiException
 
@@ -227,6 +231,14 @@ class Executor(stock.Executor):
         except ApiException as exc:
             if exc.status != 404:
                 self.logger.warning(f"could not delete Kubernetes Job {name}: {exc.reason}")
+        for pod in pods:
+            try:
+                self.kubeapi.delete_namespaced_pod(
+                    pod.metadata.name, self.namespace, grace_period_seconds=CANCEL_GRACE
+                )
+            except ApiException as exc:
+                if exc.status != 404:
+                    self.logger.warning(f"could not delete pod {pod.metadata.name}: {exc.reason}")
 
     def _failure_message(self, j: SubmittedJobInfo, result: status.Outcome) -> str:
         lines: list[str] = []
@@ -254,19 +266,9 @@ class Executor(stock.Executor):
     def cancel_jobs(self, active_jobs: list[SubmittedJobInfo]) -> None:
         """Ctrl-C or SIGTERM: the Jobs go, and their pods get CANCEL_GRACE seconds
         instead of the default 30 (a job's shell, PID 1, ignores SIGTERM)."""
-        from kubernetes.client.exceptions import ApiException
-
         pods = self.watcher.pods_by_job() if self.watcher is not None else {}
         for j in active_jobs:
-            self._delete_job(j.external_jobid)
-            for pod in pods.get(j.external_jobid, []):
-                try:
-                    self.kubeapi.delete_namespaced_pod(
-                        pod.metadata.name, self.namespace, grace_period_seconds=CANCEL_GRACE
-                    )
-                except ApiException as exc:
-                    if exc.status != 404:
-                        self.logger.warning(f"could not delete pod {pod.metadata.name}: {exc}")
+            self._delete_job(j.external_jobid, pods.get(j.external_jobid, []))
 
     def shutdown(self) -> None:
         if self.watcher is not None:

@@ -24,6 +24,7 @@ SOURCES_KEY = "byok8s-sources.tar.xz"
 SOURCES_DIR = "/byok8s/sources"
 GPU_VENDORS = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
 DEFAULT_USER = 1000  # job containers run as this user unless asked otherwise
+TERMINATION_GRACE = 5  # seconds
 
 # Unpacks the workflow sources (Snakefile, scripts, config) into the work dir:
 # a plain Python start, not a Snakemake one.
@@ -126,6 +127,9 @@ def job_body(
         # A user without a passwd entry gets HOME=/, which it cannot write to.
         container.args[1] = f"{USER_ENV}; {container.args[1]}"
     pod = k8s.V1PodSpec(
+        # A job's shell runs as PID 1 and ignores SIGTERM: waiting 30 s for it
+        # only delays cancellation and node drains.
+        termination_grace_period_seconds=TERMINATION_GRACE,
         security_context=pod_security,
         containers=[container],
         volumes=volumes,

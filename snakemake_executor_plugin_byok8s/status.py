@@ -56,9 +56,15 @@ def outcome(job: Any, pod: Any | None) -> Outcome:
 
 
 def newest(pods: list[Any]) -> Any | None:
-    """The most recently created pod of a Job (a Job may leave older ones behind)."""
+    """The pod that says how a Job went: one deleted before it finished (the Job
+    controller replaces it, but the job did not run through), else the newest."""
     if not pods:
         return None
+    for pod in pods:
+        container = _container(pod)
+        finished = container is not None and container.state and container.state.terminated
+        if pod.metadata.deletion_timestamp is not None and not finished:
+            return pod
     return max(pods, key=lambda p: (p.metadata.creation_timestamp or 0, p.metadata.name))
 
 

@@ -76,14 +76,15 @@ def test_a_signal_cancels_the_runs_pods_and_secret_and_a_rerun_works(
     sent = time.monotonic()
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
+    exited = time.monotonic() - sent
     assert proc.returncode == code, stderr
     assert stderr.strip().splitlines()[-1] == (
         f"byok8s: error: interrupted by {name}; the run's jobs were cancelled"
     )
     wait_until("no Job, pod or Secret left", lambda: left_behind(on_cluster) == NOTHING, 20)
     took = time.monotonic() - sent
-    print(f"{name}: exit and clean-up in {took:.1f} s")
-    assert took < 15
+    print(f"{name}: byok8s exited after {exited:.1f} s, nothing left after {took:.1f} s")
+    assert exited < 10 and took < 20  # the kubelet takes its time to remove stopped pods
     assert lock.LOCK not in {o["Key"][len("sig/"):] for o in cluster_s3["client"].list_objects_v2(
         Bucket=cluster_s3["bucket"], Prefix="sig/").get("Contents", [])}  # fmt: skip
     (workdir / "Snakefile").write_text(QUICK)
@@ -144,7 +145,8 @@ def test_a_deleted_pod_fails_clearly_and_a_second_run_resumes(
     assert s3_text(cluster_s3, "resume/fast.txt") == "fast\n"
     again = run_cli(*args, cwd=workdir, timeout=300)
     assert again.returncode == 0, again.stderr
-    assert "jobs: 1 run, 0 failed" in again.stdout  # only what was missing
+    assert "jobs: 2 run, 0 failed" in again.stdout  # slow and the target rule `all`
+    assert "rule fast" not in again.stderr  # what was done is not done again
     assert s3_text(cluster_s3, "resume/slow.txt") == "slow\n"
     assert left_behind(on_cluster) == NOTHING
 

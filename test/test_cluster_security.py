@@ -73,7 +73,7 @@ def test_no_sas_in_verbose_output_or_logs(
 WHOAMI = """
 rule all:
     output: "who.txt"
-    shell: "echo $(id -u) $(id -g) $HOME $USER > {output}"
+    shell: "echo $(id -u) $(id -g) $HOME ${{USER:-}} > {output}"
 """
 
 

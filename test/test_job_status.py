@@ -162,6 +162,22 @@ def test_the_newest_pod_is_the_one_read() -> None:
     assert status.newest([]) is None
 
 
+def test_a_pod_deleted_before_it_finished_decides_even_if_replaced() -> None:
+    """The Job controller replaces a deleted pod; the job still did not run through."""
+    deleted = pod(k8s.V1ContainerState(running=k8s.V1ContainerStateRunning()), name="gone")
+    deleted.metadata.deletion_timestamp = T0 + timedelta(seconds=3)
+    replacement = pod(None, name="replacement", created=T0 + timedelta(seconds=4))
+    chosen = status.newest([replacement, deleted])
+    assert chosen.metadata.name == "gone"
+    assert status.outcome(job(), chosen) == status.Outcome(
+        "failed", "the pod was deleted before its job finished", "gone"
+    )
+    done = pod(terminated(0), name="done")  # deleted after it finished: not a failure
+    done.metadata.deletion_timestamp = T0
+    assert status.newest([done]).metadata.name == "done"
+    assert status.outcome(job(), done).state == "succeeded"
+
+
 POD_LOG = """Building DAG of jobs...
 Select jobs to execute...
 rule align:

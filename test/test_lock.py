@@ -159,3 +159,35 @@ def test_the_users_bucket_is_never_deleted(s3: dict, workdir: Path) -> None:
     assert created() == before
     keys = [o["Key"] for o in s3["client"].list_objects_v2(Bucket=s3["bucket"])["Contents"]]
     assert keys == ["alpha.txt"]
+
+
+def test_a_rerun_after_an_interrupted_run_remakes_the_incomplete_output(workdir: Path) -> None:
+    """Outputs of jobs that did not finish are made again without --rerun-incomplete."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from helpers import run_cli
+
+    (workdir / "Snakefile").write_text(
+        "rule slow:\n    output: 'slow.txt'\n    shell: 'echo partial > {output}; sleep 60'\n"
+    )
+    (workdir / "wf.json").write_text(json.dumps({"snakefile": "Snakefile"}))
+    (workdir / "p.json").write_text("{}")
+    first = subprocess.Popen([sys.executable, "-m", "byok8s", "wf.json", "p.json"], cwd=workdir,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (workdir / "slow.txt").exists():
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)  # dies with slow.txt incomplete
+    first.wait()
+    run_cli("wf.json", "p.json", "--unlock", cwd=workdir)
+    (workdir / "Snakefile").write_text(
+        "rule slow:\n    output: 'slow.txt'\n    shell: 'echo whole > {output}'\n"
+    )
+    again = run_cli("wf.json", "p.json", cwd=workdir)
+    assert again.returncode == 0, again.stderr
+    assert (workdir / "slow.txt").read_text() == "whole\n"

@@ -42,6 +42,7 @@ def test_labels_name_the_run_rule_and_job_on_job_and_pod() -> None:
     assert job["spec"]["template"]["metadata"]["labels"] == expected
     assert job["spec"]["backoffLimit"] == 0
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert job["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 5
 
 
 def test_credentials_are_secret_references_only() -> None:
