@@ -4,11 +4,16 @@ working-directory lock, against the real S3 server and Azurite."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import error_line, run_on_bucket
+from helpers import error_line, run_cli, run_on_bucket
 
 from byok8s import lock, storage
 
@@ -19,6 +24,29 @@ HELD = {"run": "0123456789ab", "workflow": "workflow-alpha.json", "user": "ada",
 def s3_storage(s3: dict, prefix: str) -> storage.Storage:
     env = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
     return storage.resolve(f"s3://{s3['bucket']}/{prefix}", s3["endpoint"], env)
+
+
+def start_own_run(workdir: Path, shell: str, started: Callable[[], bool]) -> subprocess.Popen:
+    """A one-rule workflow run in the background (its own session, so it can be
+    killed outright), returned once `started()` says its job is under way."""
+    (workdir / "Snakefile").write_text(
+        f"rule slow:\n    output: 'slow.txt'\n    shell: '{shell}'\n"
+    )
+    (workdir / "wf.json").write_text(json.dumps({"snakefile": "Snakefile"}))
+    (workdir / "p.json").write_text("{}")
+    proc = subprocess.Popen([sys.executable, "-m", "byok8s", "wf.json", "p.json"], cwd=workdir,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not started():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    return proc
+
+
+def kill_outright(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)  # a run that dies without cleaning up
+    proc.wait()
 
 
 @pytest.mark.s3
@@ -96,35 +124,16 @@ def test_unlock_removes_a_dead_runs_lock_and_the_next_run_works(s3: dict, workdi
 
 
 def test_snakemakes_own_lock_is_explained_and_unlock_clears_it(workdir: Path) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from helpers import run_cli
-
-    (workdir / "Snakefile").write_text(
-        "rule slow:\n    output: 'slow.txt'\n    shell: 'sleep 60; touch {output}'\n"
-    )
-    (workdir / "wf.json").write_text(json.dumps({"snakefile": "Snakefile"}))
-    (workdir / "p.json").write_text("{}")
-    first = subprocess.Popen([sys.executable, "-m", "byok8s", "wf.json", "p.json"], cwd=workdir,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)  # fmt: skip
     locks = workdir / ".snakemake" / "locks"
-    deadline = time.monotonic() + 60
-    while not (locks.is_dir() and any(locks.iterdir())):
-        assert time.monotonic() < deadline and first.poll() is None
-        time.sleep(0.2)
+    first = start_own_run(workdir, "sleep 60; touch {output}",
+                          lambda: locks.is_dir() and any(locks.iterdir()))  # fmt: skip
     try:
         done = run_cli("wf.json", "p.json", cwd=workdir)
         assert done.returncode == 6, done.stderr
         line = error_line(done)
         assert "is locked by another Snakemake run" in line and "--unlock" in line
     finally:
-        os.killpg(first.pid, signal.SIGKILL)  # a run that dies without cleaning up
-        first.wait()
+        kill_outright(first)
     assert any(locks.iterdir())
     assert run_cli("wf.json", "p.json", cwd=workdir).returncode == 6
     unlocked = run_cli("wf.json", "p.json", "--unlock", cwd=workdir)
@@ -163,27 +172,9 @@ def test_the_users_bucket_is_never_deleted(s3: dict, workdir: Path) -> None:
 
 def test_a_rerun_after_an_interrupted_run_remakes_the_incomplete_output(workdir: Path) -> None:
     """Outputs of jobs that did not finish are made again without --rerun-incomplete."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from helpers import run_cli
-
-    (workdir / "Snakefile").write_text(
-        "rule slow:\n    output: 'slow.txt'\n    shell: 'echo partial > {output}; sleep 60'\n"
-    )
-    (workdir / "wf.json").write_text(json.dumps({"snakefile": "Snakefile"}))
-    (workdir / "p.json").write_text("{}")
-    first = subprocess.Popen([sys.executable, "-m", "byok8s", "wf.json", "p.json"], cwd=workdir,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not (workdir / "slow.txt").exists():
-        assert time.monotonic() < deadline and first.poll() is None
-        time.sleep(0.2)
-    os.killpg(first.pid, signal.SIGKILL)  # dies with slow.txt incomplete
-    first.wait()
+    first = start_own_run(workdir, "echo partial > {output}; sleep 60",
+                          (workdir / "slow.txt").exists)  # fmt: skip
+    kill_outright(first)  # slow.txt is left incomplete
     run_cli("wf.json", "p.json", "--unlock", cwd=workdir)
     (workdir / "Snakefile").write_text(
         "rule slow:\n    output: 'slow.txt'\n    shell: 'echo whole > {output}'\n"
