@@ -11,13 +11,17 @@ from byok8s.errors import ClusterError
 TIMEOUT = (3, 10)  # connect, read seconds for preflight calls
 
 
+def kubeconfig_path() -> str:
+    # Read KUBECONFIG now: the client library reads it once, at import.
+    return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+
+
 def core_api() -> tuple[Any, Any]:
     """A CoreV1Api and its configuration for the current kubeconfig context."""
     import kubernetes
 
     config = kubernetes.client.Configuration()
-    # Read KUBECONFIG now: the client library reads it once, at import.
-    path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    path = kubeconfig_path()
     try:
         kubernetes.config.load_kube_config(config_file=path, client_configuration=config)
     except (kubernetes.config.ConfigException, OSError) as exc:
@@ -43,9 +47,10 @@ def context_name() -> str:
     """The kubeconfig's current context ("in-cluster" inside a pod)."""
     import kubernetes
 
-    path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
     try:
-        _contexts, active = kubernetes.config.list_kube_config_contexts(config_file=path)
+        _contexts, active = kubernetes.config.list_kube_config_contexts(
+            config_file=kubeconfig_path()
+        )
     except (kubernetes.config.ConfigException, OSError):
         return "in-cluster"
     return str(active.get("name", "?"))

@@ -46,14 +46,13 @@ SECRET_LIMIT = 900_000  # bytes of sources kept in the Secret (Kubernetes allows
 MAX_SLEEP = 10.0  # seconds between status checks when nothing is heard from the watch
 MIN_SLEEP = 0.2
 JOB_LIST_AGE = 10.0  # seconds a list of the run's Jobs is used for
-DEFAULT_USER = podspec.DEFAULT_USER
 CANCEL_GRACE = 2  # seconds a cancelled job's pod has to stop
 
 
 @dataclasses.dataclass
 class ExecutorSettings(stock.ExecutorSettings):
     run_as_user: int | None = dataclasses.field(
-        default=DEFAULT_USER,
+        default=podspec.DEFAULT_USER,
         metadata={
             "help": "User id the job containers run as (not root, no privilege escalation, "
             "no capabilities); 0 runs them as root, as the image says.",
