@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
-from byok8s import engine, executors, lock, output
+from byok8s import engine, executors, lock, output, records
 from byok8s.config import RunConfig
-from byok8s.errors import ConfigError, WorkflowFailed
+from byok8s.errors import Byok8sError, ConfigError, StorageError, WorkflowFailed
 
 log = logging.getLogger(__name__)
 STAGE_DIR = ".byok8s"
+SOURCES_PREFIX = "snakemake-workflow-sources."  # Snakemake's name for uploaded sources
 
 
 def run(cfg: RunConfig) -> engine.RunResult:
@@ -39,29 +41,66 @@ def run(cfg: RunConfig) -> engine.RunResult:
 def _run(cfg: RunConfig, executor: executors.Executor, redact: output.Redactor) -> engine.RunResult:
     created = [p for p in (cfg.workdir / ".snakemake", cfg.workdir / STAGE_DIR) if not p.exists()]
     workdir_existed = cfg.workdir.exists()
+    record = None
+    result = None
     try:
         staged = _stage(cfg)
+        if not cfg.dry_run:
+            record = records.Record.begin(staged)
+            staged = replace(staged, record_dir=record.directory)
         plan = output.plan_lines(staged, executor.describe(staged))
         with output.ConsoleListener(redact, cfg.verbose, plan) as listener:
             result = engine.run(staged, executor, listener)
     except ConfigError:
         # Bad input found by Snakemake (e.g. an unknown target): leave nothing behind.
+        if record is not None:
+            record.discard()
         for path in created:
             shutil.rmtree(path, ignore_errors=True)
         if not workdir_existed:
             shutil.rmtree(cfg.workdir, ignore_errors=True)
         raise
-    output.print_summary(result, staged, redact)
+    except BaseException as exc:  # interrupted, or a bug: the record says so
+        if record is not None:
+            state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            record.end(result, state, str(exc) or type(exc).__name__)
+        raise
+    finally:
+        if not cfg.dry_run:
+            _remove_sources(cfg)
+    failed = bool(result.failed or result.error)
+    error = _error(result)
+    if record is not None:
+        record.end(result, "failed" if failed else "succeeded", error.message if error else None)
+    output.print_summary(result, staged, redact, record.directory if record else None)
+    if error is not None:
+        raise error
+    return result
+
+
+def _error(result: engine.RunResult) -> Byok8sError | None:
     if result.failed:
         names = "; ".join(job.label() for job in result.failed)
         count = len(result.failed)
-        raise WorkflowFailed(
+        return WorkflowFailed(
             f"{count} job{'s' if count > 1 else ''} failed: {names}; see the error above"
             + (f" and the log {result.logfile}" if result.logfile else "")
         )
-    if result.error is not None:
-        raise result.error
-    return result
+    return result.error
+
+
+def _remove_sources(cfg: RunConfig) -> None:
+    """The workflow sources Snakemake uploaded for the jobs (when too large for the
+    run's Secret, or for Azure Batch) go at the end, unless --keep-sources."""
+    if cfg.storage is None or cfg.keep_sources or not cfg.remote:
+        return
+    try:
+        for key in cfg.storage.list(SOURCES_PREFIX):
+            if "/" not in key:
+                cfg.storage.delete(key)
+                log.debug("removed the workflow sources %s", cfg.storage.url.url(key))
+    except StorageError as exc:
+        log.warning("could not remove the workflow sources from the bucket: %s", exc)
 
 
 def _unlock(cfg: RunConfig) -> None:
@@ -77,8 +116,6 @@ def _unlock(cfg: RunConfig) -> None:
 
 def _stage(cfg: RunConfig) -> RunConfig:
     """Remote jobs only get files below the working directory: put the Snakefile there."""
-    from dataclasses import replace
-
     cfg.workdir.mkdir(parents=True, exist_ok=True)
     wf = cfg.workflow
     if not cfg.remote:

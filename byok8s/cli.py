@@ -144,6 +144,48 @@ def cli() -> None:
     "user (root).",
 )
 @click.option(
+    "--pvc",
+    multiple=True,
+    metavar="CLAIM:PATH[:ro]",
+    help="Mount an existing PersistentVolumeClaim into every job pod (repeatable), "
+    "read-only with :ro.",
+)
+@click.option(
+    "--scratch",
+    multiple=True,
+    metavar="PATH[:SIZE][:memory]",
+    help="An emptyDir scratch volume in every job pod (repeatable), e.g. /scratch:20Gi; "
+    ":memory makes it a tmpfs.",
+)
+@click.option(
+    "--node-selector",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Node label the job pods must run on (repeatable), e.g. agentpool=highmem.",
+)
+@click.option(
+    "--toleration",
+    multiple=True,
+    metavar="KEY[=VALUE][:EFFECT]",
+    help="Node taint the job pods tolerate (repeatable), e.g. sku=gpu:NoSchedule.",
+)
+@click.option(
+    "--default-resources",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Resources of rules that do not set them (repeatable), e.g. mem_mb=4000; they "
+    "become pod requests (mem_mb also the memory limit).",
+)
+@click.option(
+    "--pending-timeout",
+    type=int,
+    default=900,
+    show_default=True,
+    metavar="SECONDS",
+    help="Fail a job whose pod has not started after this long (unschedulable, image "
+    "pull), with the reason; 0 waits forever.",
+)
+@click.option(
     "--container-image",
     metavar="IMAGE",
     help="Image for the job pods [default: the output of 'byok8s image'; build it from "
@@ -181,6 +223,12 @@ def cli() -> None:
     "--retries", type=int, default=0, show_default=True, help="Times to retry a failed job."
 )
 @click.option("--use-conda", is_flag=True, help="Run jobs in their rules' conda environments.")
+@click.option(
+    "--keep-sources",
+    is_flag=True,
+    help="Keep the workflow sources uploaded to the bucket for the jobs (removed at the end "
+    "by default).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show Snakemake's own output and tracebacks.")
 @click.pass_context
 def run(ctx: click.Context, **options: Any) -> None:
@@ -282,6 +330,88 @@ def doctor(ctx: click.Context, **options: Any) -> None:
     results = checks.run(opts, environ())
     print_checks(results, options["as_json"])
     ctx.exit(int(checks.exit_code(results)))
+
+
+def _record_options(command: Any) -> Any:
+    """Where `runs` and `logs` read run records: a working directory or a bucket."""
+    for option in reversed(
+        [
+            click.option(
+                "--workdir",
+                type=click.Path(file_okay=False),
+                default=".",
+                show_default=True,
+                help="Working directory of the runs.",
+            ),
+            click.option("--bucket", metavar="URL", help="Read the records saved in a bucket."),
+            click.option("--s3-endpoint-url", metavar="URL", help="S3-compatible endpoint."),
+            click.option("-v", "--verbose", is_flag=True, help="Show tracebacks."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _records(ctx: click.Context, options: dict[str, Any]) -> tuple[list, Any, str]:
+    """The run records, newest first, with the bucket they came from (or None)."""
+    from pathlib import Path
+
+    from byok8s import records, storage
+    from byok8s.config import environ
+    from byok8s.output import setup_logging
+
+    ctx.meta[VERBOSE] = options["verbose"]
+    setup_logging(options["verbose"])
+    if options["bucket"]:
+        bucket = storage.resolve(options["bucket"], options["s3_endpoint_url"], environ())
+        ctx.meta[SECRETS] = bucket.secret_values()
+        return records.in_bucket(bucket), bucket, str(bucket.url)
+    workdir = Path(options["workdir"]).resolve()
+    return records.local(workdir), None, str(workdir)
+
+
+@cli.command()
+@_record_options
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
+@click.pass_context
+def runs(ctx: click.Context, as_json: bool, **options: Any) -> None:
+    """List past runs (newest first) from their records in the working directory or
+    a bucket."""
+    from byok8s.output import print_runs
+
+    found, _, _ = _records(ctx, options)
+    print_runs(found, as_json)
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.argument("job", required=False)
+@_record_options
+@click.pass_context
+def logs(ctx: click.Context, run_id: str, job: str | None, **options: Any) -> None:
+    """Print the pod logs of RUN's job JOB (a job id or a rule name; default: the failed
+    jobs, else all), from the saved copy or the cluster. RUN may be an id's start or
+    'last'."""
+    from pathlib import Path
+
+    from byok8s import logs as joblogs
+    from byok8s import records
+
+    found, bucket, where = _records(ctx, options)
+    record = records.find(found, run_id, where)
+    missing = 0
+    for item in joblogs.fetch(
+        record, joblogs.select(record, job), Path(options["workdir"]).resolve(), bucket
+    ):
+        click.echo(f"==> {item.header} ({item.origin}) <==")
+        if item.text is None:
+            missing += not item.ran_here
+        else:
+            click.echo(item.text.rstrip("\n"))
+    sys.stdout.flush()
+    if missing:
+        click.echo(f"byok8s: {missing} log{'s' * (missing > 1)} not found (see above)", err=True)
+        ctx.exit(int(ExitCode.WORKFLOW_FAILED))
 
 
 for _command in (run, doctor):

@@ -28,7 +28,7 @@ ENV = "environment"
 DEFAULT = "default"
 
 # Run options that a workflow config file may also set, with their types.
-RUN_OPTION_TYPES: dict[str, type] = {
+RUN_OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
     "bucket": str,
     "k8s_namespace": str,
     "executor": str,
@@ -42,8 +42,17 @@ RUN_OPTION_TYPES: dict[str, type] = {
     "run_as_user": int,
     "keep_going": bool,
     "use_conda": bool,
+    "pvc": list,
+    "scratch": list,
+    "node_selector": (list, dict),  # ["KEY=VALUE", ...] or {KEY: VALUE}
+    "toleration": list,
+    "pending_timeout": int,
+    "default_resources": (list, dict),  # ["NAME=VALUE", ...] or {NAME: VALUE}
 }
-WORKFLOW_KEY_TYPES: dict[str, type] = {
+# Run options that only mean something for pods.
+POD_OPTIONS = ("pvc", "scratch", "node_selector", "toleration")
+RESOURCE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=.+$")
+WORKFLOW_KEY_TYPES: dict[str, type | tuple[type, ...]] = {
     "description": str,
     "workflow": str,
     "snakefile": str,
@@ -89,12 +98,24 @@ class RunConfig:
     unlock: bool = False
     keep_going: bool = False
     use_conda: bool = False
+    pvc: tuple[str, ...] = ()
+    scratch: tuple[str, ...] = ()
+    node_selector: tuple[str, ...] = ()
+    toleration: tuple[str, ...] = ()
+    pending_timeout: int = 900
+    default_resources: tuple[str, ...] = ()
+    keep_sources: bool = False
+    record_dir: Path | None = None  # set by app for each run
     verbose: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def remote(self) -> bool:
         return self.executor in REMOTE_EXECUTORS
+
+    def pod_options_given(self) -> list[str]:
+        """The pod-only options this run sets, as their command-line names."""
+        return [f"--{n.replace('_', '-')}" for n in POD_OPTIONS if getattr(self, n)]
 
 
 def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> RunConfig:
@@ -159,6 +180,14 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
             "Kubernetes name; use lowercase letters, digits, '-' and '.'"
         )
 
+    pod_options = _pod_options(values, sources)
+    if values.get("pending_timeout", 0) < 0:
+        raise ConfigError(
+            f"--pending-timeout must be seconds (0 or more; 0 waits forever), "
+            f"got {values['pending_timeout']} (from {sources['pending_timeout']})"
+        )
+    default_resources = _default_resources(values, sources)
+
     if executor == "kubernetes" and not values["container_image"]:
         from byok8s.image import default_image
 
@@ -194,6 +223,10 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
         unlock=bool(values.get("unlock")),
         keep_going=bool(values["keep_going"]),
         use_conda=bool(values["use_conda"]),
+        **pod_options,
+        pending_timeout=values.get("pending_timeout", 900),
+        default_resources=default_resources,
+        keep_sources=bool(values.get("keep_sources")),
         verbose=bool(values.get("verbose")),
         sources=MappingProxyType(sources),
     )
@@ -209,10 +242,8 @@ def check_workflow_config(data: Mapping[str, Any], path: Path) -> None:
             )
         if key == "targets" and isinstance(value, str):
             continue
-        if not _is(value, expected) or (
-            expected is list and not all(isinstance(v, str) for v in value)
-        ):
-            want = "a list of strings" if expected is list else _type_phrase(expected)
+        if not _is(value, expected) or not _strings(value):
+            want = _type_phrase(expected)
             raise ConfigError(
                 f"workflow config {path}: key {key!r} must be {want}, got {files.type_name(value)}"
             )
@@ -229,16 +260,101 @@ def check_params(params: Mapping[str, Any], path: Path) -> None:
             raise ConfigError(f"params file {path}: key {key!r} is reserved for byok8s; rename it")
 
 
-def _is(value: Any, expected: type) -> bool:
+def _is(value: Any, expected: type | tuple[type, ...]) -> bool:
     if expected is int:
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, expected)
 
 
-def _type_phrase(expected: type) -> str:
-    return {str: "a string", int: "an integer", bool: "true or false"}.get(
-        expected, expected.__name__
-    )
+def _strings(value: Any) -> bool:
+    """Lists hold strings; mappings map strings to strings or numbers."""
+    if isinstance(value, list):
+        return all(isinstance(v, str) for v in value)
+    if isinstance(value, dict):
+        return all(
+            isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value.values()
+        )
+    return True
+
+
+def _type_phrase(expected: type | tuple[type, ...]) -> str:
+    if expected == (list, dict):
+        return "a list of 'KEY=VALUE' strings or a mapping"
+    phrases: dict[Any, str] = {
+        str: "a string",
+        int: "an integer",
+        bool: "true or false",
+        list: "a list of strings",
+    }
+    return phrases.get(expected, str(expected))
+
+
+def _pairs(value: Any) -> tuple[str, ...]:
+    """A mapping from a workflow config as the options' KEY=VALUE strings."""
+    if isinstance(value, dict):
+        return tuple(f"{k}={v}" for k, v in value.items())
+    return tuple(value or ())
+
+
+def _pod_options(values: dict[str, Any], sources: dict[str, str]) -> dict[str, Any]:
+    """--pvc, --scratch, --node-selector, --toleration, checked with the plugin's own
+    parsers (a local run ignores them, with a warning: see executors)."""
+    from snakemake_executor_plugin_byok8s import options
+
+    parsers = {
+        "pvc": options.claim,
+        "scratch": options.scratch,
+        "node_selector": options.node_selector,
+        "toleration": options.toleration,
+    }
+    result: dict[str, tuple[str, ...]] = {}
+    paths: list[str] = []
+    for name, parse in parsers.items():
+        items = _pairs(values.get(name))
+        for item in items:
+            try:
+                parsed = parse(item)
+            except ValueError as exc:
+                raise ConfigError(f"{exc} (from {sources[name]})") from None
+            if isinstance(parsed, (options.Claim, options.Scratch)):
+                paths.append(parsed.path)
+        result[name] = items
+    try:
+        options.unique_paths(paths)
+    except ValueError as exc:
+        raise ConfigError(f"--pvc/--scratch: {exc}") from None
+    return result
+
+
+def _default_resources(values: dict[str, Any], sources: dict[str, str]) -> tuple[str, ...]:
+    items = _pairs(values.get("default_resources"))
+    for item in items:
+        if not RESOURCE_RE.match(item) or not _resource_value(item.partition("=")[2]):
+            raise ConfigError(
+                f"--default-resources {item!r} (from {sources['default_resources']}) is not "
+                "NAME=VALUE with a number, a size or an expression of input, threads and "
+                "attempt, e.g. mem_mb=4000, mem=4G or disk_mb='2*input.size_mb'; quote text: "
+                "NAME=\"'text'\""
+            )
+    return items
+
+
+def _resource_value(text: str) -> bool:
+    """What Snakemake can evaluate for a job: a number, a size (4G), a quoted text,
+    or an expression over the names it provides (a bare word fails only later,
+    in the middle of the run)."""
+    import ast
+    import builtins
+
+    if re.match(r"^[0-9.]+\s*[A-Za-z]*$", text.strip()):
+        return True
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return False
+    known = {"input", "threads", "attempt", "wildcards", "rulename", "system_tmpdir"}
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return all(n in known or hasattr(builtins, n) for n in names)
 
 
 def _merge(

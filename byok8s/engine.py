@@ -28,6 +28,9 @@ class JobRecord:
     rule: str
     wildcards: Mapping[str, str]
     state: str = "running"  # running | done | failed
+    ready: str | None = None  # when Snakemake handed it to the executor (UTC, ISO 8601)
+    ended: str | None = None
+    outputs: list[str] = field(default_factory=list)  # paths or storage URLs
 
     def label(self) -> str:
         wc = ", ".join(f"{k}={v}" for k, v in self.wildcards.items())
@@ -104,20 +107,21 @@ class _EventHandler(logging.Handler):
                 jobid=int(record.jobid),  # type: ignore[attr-defined]
                 rule=str(record.rule_name),  # type: ignore[attr-defined]
                 wildcards=dict(getattr(record, "wildcards", {}) or {}),
+                ready=_now(),
             )
             jobs[job.jobid] = job
             self.listener.job_started(job)
         elif event == "job_finished":
             finished = jobs.get(int(record.job_id))  # type: ignore[attr-defined]
             if finished is not None:
-                finished.state = "done"
+                finished.state, finished.ended = "done", _now()
                 self.listener.job_finished(finished)
         elif event == "job_error":
             jobid = int(getattr(record, "jobid", -1))
             job = jobs.setdefault(
                 jobid, JobRecord(jobid, str(getattr(record, "rule_name", "?")), {})
             )
-            job.state = "failed"
+            job.state, job.ended = "failed", _now()
             self.listener.job_failed(job, self.snakemake_formatter.format(record))
         elif not event and record.levelno >= logging.WARNING:
             text = record.getMessage()
@@ -176,6 +180,7 @@ def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
             result.seconds = time.monotonic() - started
             if workflow_api is not None:
                 result.outputs = _final_outputs(workflow_api, cfg)
+                _job_outputs(workflow_api, cfg, result)
             logfiles = api.logger_manager.get_logfile()
             result.logfile = logfiles[0] if logfiles else None
     return result
@@ -195,7 +200,9 @@ def _dag(api: Any, cfg: RunConfig, st: Any) -> tuple[Any, Any]:
     """The workflow and DAG APIs for a run (Snakemake's own order of settings)."""
     workflow_api = api.workflow(
         resource_settings=st.ResourceSettings(
-            cores=cfg.cores, nodes=cfg.jobs if cfg.remote else None
+            cores=cfg.cores,
+            nodes=cfg.jobs if cfg.remote else None,
+            default_resources=_default_resources(cfg),
         ),
         config_settings=_config_settings(cfg, st),
         storage_settings=_storage_settings(cfg, st),
@@ -216,6 +223,26 @@ def _dag(api: Any, cfg: RunConfig, st: Any) -> tuple[Any, Any]:
         )
     )
     return workflow_api, dag_api
+
+
+def _default_resources(cfg: RunConfig) -> Any:
+    """--default-resources over Snakemake's own defaults ("full" for remote jobs:
+    mem_mb and disk_mb from the input size), or None for Snakemake's choice."""
+    if not cfg.default_resources:
+        return None
+    from snakemake.resources import Resources
+
+    try:
+        return Resources.parse(
+            list(cfg.default_resources),
+            allow_expressions=True,
+            defaults="full" if cfg.remote else "bare",
+        )
+    except Exception as exc:
+        raise ConfigError(
+            f"--default-resources {' '.join(cfg.default_resources)}: {_brief(exc)}; "
+            "use NAME=VALUE, e.g. mem_mb=4000, mem=4G or disk_mb='2*input.size_mb'"
+        ) from exc
 
 
 OWN_STORAGE_PLUGINS = ("snakemake_storage_plugin_byok8s_azure",)
@@ -299,6 +326,24 @@ def _final_outputs(workflow_api: Any, cfg: RunConfig) -> list[str]:
     except Exception:  # reporting only; never fail a run over it
         log.debug("could not list the final outputs", exc_info=True)
         return []
+
+
+def _job_outputs(workflow_api: Any, cfg: RunConfig, result: RunResult) -> None:
+    """Each job's output files, as paths or URLs, for the run record."""
+    try:
+        dag = workflow_api._workflow.dag
+        for job in dag.jobs:
+            record = result.jobs.get(dag.jobid(job))
+            if record is not None:
+                record.outputs = [_location(f, cfg) for f in job.output]
+    except Exception:  # reporting only
+        log.debug("could not list the jobs' outputs", exc_info=True)
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _location(iofile: Any, cfg: RunConfig) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from byok8s.engine import JobRecord, Listener, RunResult
@@ -153,7 +154,7 @@ def plan_lines(cfg: RunConfig, executor_text: str) -> list[str]:
     return lines
 
 
-def summary_lines(result: RunResult, cfg: RunConfig) -> list[str]:
+def summary_lines(result: RunResult, cfg: RunConfig, record: Path | None = None) -> list[str]:
     verb = "would run" if cfg.dry_run else "ran"
     status = "FAILED" if result.error else ("dry run" if cfg.dry_run else "OK")
     lines = [f"byok8s: {status} in {result.seconds:.1f} s"]
@@ -173,11 +174,15 @@ def summary_lines(result: RunResult, cfg: RunConfig) -> list[str]:
         lines += [f"  {o}" for o in result.outputs]
     if result.logfile:
         lines.append(f"log: {result.logfile}")
+    if record is not None:
+        lines.append(f"record: {record}")
     return lines
 
 
-def print_summary(result: RunResult, cfg: RunConfig, redact: Redactor) -> None:
-    for line in summary_lines(result, cfg):
+def print_summary(
+    result: RunResult, cfg: RunConfig, redact: Redactor, record: Path | None = None
+) -> None:
+    for line in summary_lines(result, cfg, record):
         print(redact(line), file=sys.stdout)
     sys.stdout.flush()
 
@@ -210,3 +215,41 @@ def print_checks(checks: Iterable[Any], as_json: bool) -> None:
     console.print(table)
     failed = sum(c.status == "FAIL" for c in checks)
     console.print(f"{failed} check{'s' * (failed != 1)} failed" if failed else "all checks passed")
+
+
+def print_runs(found: Iterable[Any], as_json: bool) -> None:
+    """`byok8s runs`: one row a run, newest first (or the records as JSON)."""
+    import json
+
+    found = list(found)
+    if as_json:
+        print(json.dumps(found, indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    if not found:
+        console.print("no runs recorded here")
+        return
+    table = Table("run", "state", "started", "seconds", "workflow", "jobs", "where", box=None,
+                  pad_edge=False)  # fmt: skip
+    styles = {"failed": "bold red", "interrupted": "yellow", "running": "cyan"}
+    for r in found:
+        jobs = r.get("jobs") or []
+        done = sum(j.get("state") == "done" for j in jobs)
+        failed = sum(j.get("state") == "failed" for j in jobs)
+        wf = r.get("workflow") or {}
+        opts = r.get("options") or {}
+        where = opts.get("executor", "?") + (f" {opts['bucket']}" if opts.get("bucket") else "")
+        table.add_row(
+            str(r.get("run")),
+            str(r.get("state")),
+            str(r.get("started")),
+            "" if r.get("seconds") is None else f"{r['seconds']:.1f}",
+            wf.get("bundled") or Path(str(wf.get("config_file", "?"))).name,
+            f"{done} done" + (f", {failed} failed" if failed else ""),
+            where,
+            style=styles.get(str(r.get("state"))),
+        )
+    console.print(table)

@@ -27,6 +27,7 @@ import dataclasses
 import tempfile
 import time
 from collections.abc import AsyncGenerator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,8 @@ import snakemake_executor_plugin_kubernetes as stock
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
-from snakemake_executor_plugin_byok8s import podspec, status
+from snakemake_executor_plugin_byok8s import options, podspec, status
+from snakemake_executor_plugin_byok8s.journal import Journal
 from snakemake_executor_plugin_byok8s.watch import PodWatcher, by_job
 
 common_settings = dataclasses.replace(
@@ -47,31 +49,100 @@ MAX_SLEEP = 10.0  # seconds between status checks when nothing is heard from the
 MIN_SLEEP = 0.2
 JOB_LIST_AGE = 10.0  # seconds a list of the run's Jobs is used for
 CANCEL_GRACE = 2  # seconds a cancelled job's pod has to stop
+PENDING_TIMEOUT = 900  # seconds a pod may wait to start, by default
+
+
+def _listing(help_text: str) -> Any:
+    return dataclasses.field(
+        default_factory=list, metadata={"help": help_text, "type": str, "nargs": "+"}
+    )
 
 
 @dataclasses.dataclass
 class ExecutorSettings(stock.ExecutorSettings):
+    # "type" is given in metadata: the annotations are strings here.
     run_as_user: int | None = dataclasses.field(
         default=podspec.DEFAULT_USER,
         metadata={
             "help": "User id the job containers run as (not root, no privilege escalation, "
             "no capabilities); 0 runs them as root, as the image says.",
-            "type": int,  # the annotation is a string here (postponed annotations)
+            "type": int,
+        },
+    )
+    pvc: list[str] = _listing("CLAIM:/mount/path[:ro]: a PersistentVolumeClaim for every pod.")
+    scratch: list[str] = _listing("/path[:SIZE][:memory]: an emptyDir for temporary files.")
+    node_selector: list[str] = _listing("KEY=VALUE: a node label the pods must run on.")
+    toleration: list[str] = _listing("KEY[=VALUE][:EFFECT]: a taint the pods tolerate.")
+    record_dir: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "Directory for the run record: every job's pod log and a journal of "
+            "its Job, pod, node and times (jobs.jsonl).",
+            "type": str,
+        },
+    )
+    pending_timeout: int = dataclasses.field(
+        default=PENDING_TIMEOUT,
+        metadata={
+            "help": "Seconds a job's pod may wait to start (unschedulable, image pull) "
+            "before the job fails with the reason; 0 waits forever.",
+            "type": int,
         },
     )
 
 
 class Executor(stock.Executor):
     watcher: PodWatcher | None = None  # the status thread starts before __post_init__
+    _cleanup: ThreadPoolExecutor | None = None
 
     def __post_init__(self) -> None:
+        given = self._parse_options()  # before the Secret exists: a bad value leaves nothing
         self._sources = self._source_archive()
         super().__post_init__()  # kubeconfig, API clients, the run's Secret
         self._selector = f"{podspec.RUN_LABEL}={self.run_namespace}"
         self._jobs: dict[str, Any] = {}  # the last list of the run's Jobs, by name
         self._jobs_at = float("-inf")
+        self._submitted: dict[str, float] = {}  # Job name -> when it was created
+        self._stuck: set[str] = set()  # Jobs whose waiting reason was reported
+        self._pod_settings = dataclasses.replace(
+            given,
+            image=self.container_image,
+            secret=self.run_namespace,
+            env_keys=dict(self.secret_envvars),
+            sources_in_secret=self._sources is not None,
+            cpu_scalar=self.k8s_cpu_scalar,
+            service_account=self.k8s_service_account_name,
+            privileged=bool(self.privileged),
+        )
+        self.journal = Journal(self.workflow.executor_settings.record_dir)
+        # Successful jobs: their logs are saved and their Jobs deleted off the status loop.
+        self._cleanup = ThreadPoolExecutor(max_workers=4, thread_name_prefix="byok8s-cleanup")
         self.watcher = PodWatcher(self.kubeapi, self.namespace, self._selector)
         self.watcher.start()
+
+    def _parse_options(self) -> podspec.PodSettings:
+        """The pod options of the executor settings (image and Secret come later)."""
+        from snakemake_interface_common.exceptions import WorkflowError
+
+        given = self.workflow.executor_settings
+        try:
+            claims = [options.claim(c) for c in given.pvc]
+            claims += [options.Claim(pv.name, str(pv.path)) for pv in given.persistent_volumes]
+            scratch = [options.scratch(s) for s in given.scratch]
+            options.unique_paths([c.path for c in claims] + [s.path for s in scratch])
+            selector = dict(options.node_selector(n) for n in given.node_selector)
+            tolerations = [options.toleration(t) for t in given.toleration]
+        except ValueError as exc:
+            raise WorkflowError(str(exc)) from exc
+        return podspec.PodSettings(
+            image="",
+            secret="",
+            run_as_user=given.run_as_user,
+            claims=claims,
+            scratch=scratch,
+            node_selector=selector,
+            tolerations=tolerations,
+        )
 
     # --- sources -------------------------------------------------------------
 
@@ -117,17 +188,6 @@ class Executor(stock.Executor):
         name = "snakejob-{}".format(
             stock.get_uuid(f"{self.run_namespace}-{job.jobid}-{job.attempt}")
         )
-        settings = podspec.PodSettings(
-            image=self.container_image,
-            secret=self.run_namespace,
-            env_keys=dict(self.secret_envvars),
-            sources_in_secret=self._sources is not None,
-            cpu_scalar=self.k8s_cpu_scalar,
-            service_account=self.k8s_service_account_name,
-            privileged=bool(self.privileged),
-            run_as_user=self.workflow.executor_settings.run_as_user,
-            persistent_volumes=[(pv.name, str(pv.path)) for pv in self.persistent_volumes],
-        )
         try:
             body = podspec.job_body(
                 name=name,
@@ -136,11 +196,13 @@ class Executor(stock.Executor):
                 jobid=job.jobid,
                 command=self.format_job_exec(job),
                 resources=dict(job.resources),
-                settings=settings,
+                settings=self._pod_settings,
             )
             self._kubernetes_retry(
                 lambda: self.batchapi.create_namespaced_job(self.namespace, body)
             )
+            self._submitted[name] = time.monotonic()
+            self.journal.submitted(job, name)
         except (ApiException, ValueError) as exc:
             raise WorkflowError(f"could not create the Kubernetes Job for {job}: {exc}") from exc
         self.report_job_submission(SubmittedJobInfo(job=job, external_jobid=name))
@@ -181,19 +243,55 @@ class Executor(stock.Executor):
                 jobs.get(j.external_jobid), status.newest(pods.get(j.external_jobid, []))
             )
             if result.state == "running":
+                result = self._waited(j, result)
+            if result.state == "running":
                 yield j
                 continue
+            job_pods = pods.get(j.external_jobid, [])
             if result.state == "succeeded":
                 self.report_job_success(j)
-            else:
-                self.logger.debug(f"Job {j.external_jobid} failed: {result.reason}")
-                self.report_job_error(j, msg=self._failure_message(j, result))
+                assert self._cleanup is not None
+                self._cleanup.submit(self._succeeded, j, result, status.newest(job_pods))
+                continue
+            self.logger.debug(f"Job {j.external_jobid} failed: {result.reason}")
+            self.report_job_error(j, msg=self._failure_message(j, result, job_pods))
             if not self.workflow.executor_settings.omit_job_cleanup:
                 # A failed Job's pods go at once: a pod deleted from outside is not a
                 # failure to the Job controller, which starts a new one that would
                 # race a retry of the same job.
-                failed = result.state != "succeeded"
-                self._delete_job(j.external_jobid, pods.get(j.external_jobid, []) if failed else [])
+                self._delete_job(j.external_jobid, job_pods)
+
+    def _succeeded(self, j: SubmittedJobInfo, result: status.Outcome, pod: Any) -> None:
+        """Save the log of a job that went well (for the run record), then delete its Job."""
+        try:
+            log = self._pod_log(result.pod) if result.pod and self.journal.active else None
+            self.journal.finished(j, result, pod, log)
+        except Exception as exc:  # noqa: BLE001 - a record is never worth a failed run
+            self.logger.warning(f"could not record {status.job_label(j.job)}: {exc}")
+        if not self.workflow.executor_settings.omit_job_cleanup:
+            self._delete_job(j.external_jobid)
+
+    def _waited(self, j: SubmittedJobInfo, result: status.Outcome) -> status.Outcome:
+        """A job whose pod has not started: say why once, and fail it after
+        pending_timeout (the scheduler keeps an impossible pod pending forever)."""
+        if not result.waiting:
+            return result
+        name = j.external_jobid
+        waited = time.monotonic() - self._submitted.get(name, time.monotonic())
+        limit = self.workflow.executor_settings.pending_timeout
+        if limit and waited >= limit:
+            return status.Outcome(
+                "failed",
+                f"did not start in {limit} s (--pending-timeout): {result.waiting}",
+                result.pod,
+            )
+        if result.stuck and name not in self._stuck:
+            self._stuck.add(name)
+            after = f"; it fails after {limit} s (--pending-timeout)" if limit else ""
+            self.logger.warning(
+                f"{status.job_label(j.job)}, pod {result.pod}, is waiting: {result.waiting}{after}"
+            )
+        return result
 
     def _run_jobs(self, wanted: list[str]) -> dict[str, Any]:
         """The run's Jobs by name. Listed again only when one is not known yet or
@@ -239,14 +337,21 @@ class Executor(stock.Executor):
                 if exc.status != 404:
                     self.logger.warning(f"could not delete pod {pod.metadata.name}: {exc.reason}")
 
-    def _failure_message(self, j: SubmittedJobInfo, result: status.Outcome) -> str:
+    def _failure_message(
+        self, j: SubmittedJobInfo, result: status.Outcome, pods: Sequence[Any] = ()
+    ) -> str:
         lines: list[str] = []
         log_file = None
+        text = None
         if result.pod and result.started:
             text = self._pod_log(result.pod)
             log_file = self.log_path / f"{j.external_jobid}.log"
             log_file.write_text(text)
             lines = status.log_tail(text)
+        try:
+            self.journal.finished(j, result, status.newest(list(pods)), text)
+        except OSError as exc:
+            self.logger.warning(f"could not record {status.job_label(j.job)}: {exc}")
         return status.failure_message(result, lines, str(log_file) if log_file else None)
 
     def _pod_log(self, pod: str) -> str:
@@ -270,6 +375,8 @@ class Executor(stock.Executor):
             self._delete_job(j.external_jobid, pods.get(j.external_jobid, []))
 
     def shutdown(self) -> None:
+        if self._cleanup is not None:
+            self._cleanup.shutdown(wait=True)
         if self.watcher is not None:
             self.watcher.stop()
         super().shutdown()

@@ -16,6 +16,8 @@ from typing import Any
 
 from kubernetes import client as k8s
 
+from snakemake_executor_plugin_byok8s.options import Claim, Scratch, Toleration
+
 CONTAINER = "snakemake"
 RUN_LABEL = "byok8s.io/run"
 RULE_LABEL = "byok8s.io/rule"
@@ -49,7 +51,10 @@ class PodSettings:
     service_account: str | None = None
     privileged: bool = False
     run_as_user: int | None = DEFAULT_USER  # 0 or None: as the image says (root)
-    persistent_volumes: Sequence[tuple[str, str]] = ()  # (claim name, mount path)
+    claims: Sequence[Claim] = ()
+    scratch: Sequence[Scratch] = ()
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: Sequence[Toleration] = ()
 
 
 def label_value(text: str) -> str:
@@ -104,14 +109,7 @@ def job_body(
                 ),
             )
         )
-    for claim, path in settings.persistent_volumes:
-        container.volume_mounts.append(k8s.V1VolumeMount(name=claim, mount_path=path))
-        volumes.append(
-            k8s.V1Volume(
-                name=claim,
-                persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name=claim),
-            )
-        )
+    _add_volumes(container, volumes, settings)
     pod_security = None
     if settings.privileged:
         container.security_context = k8s.V1SecurityContext(privileged=True)
@@ -134,8 +132,8 @@ def job_body(
         containers=[container],
         volumes=volumes,
         restart_policy="Never",
-        node_selector=_node_selector(resources),
-        tolerations=_gpu_tolerations(resources),
+        node_selector={**_node_selector(resources), **settings.node_selector} or None,
+        tolerations=_tolerations(settings.tolerations) + _gpu_tolerations(resources) or None,
         service_account_name=settings.service_account,
     )
     return k8s.V1Job(
@@ -147,29 +145,51 @@ def job_body(
     )
 
 
+def _add_volumes(container: k8s.V1Container, volumes: list, settings: PodSettings) -> None:
+    """Persistent volume claims and emptyDir scratch, each under its own path."""
+    for i, claim in enumerate(settings.claims):
+        name = f"pvc-{i}"
+        container.volume_mounts.append(
+            k8s.V1VolumeMount(name=name, mount_path=claim.path, read_only=claim.read_only or None)
+        )
+        source = k8s.V1PersistentVolumeClaimVolumeSource(
+            claim_name=claim.name, read_only=claim.read_only or None
+        )
+        volumes.append(k8s.V1Volume(name=name, persistent_volume_claim=source))
+    for i, space in enumerate(settings.scratch):
+        name = f"scratch-{i}"
+        container.volume_mounts.append(k8s.V1VolumeMount(name=name, mount_path=space.path))
+        empty = k8s.V1EmptyDirVolumeSource(
+            medium="Memory" if space.memory else None, size_limit=space.size
+        )
+        volumes.append(k8s.V1Volume(name=name, empty_dir=empty))
+
+
 def _resources(resources: Mapping[str, Any], cpu_scalar: float) -> k8s.V1ResourceRequirements:
-    """Requests from the rule's threads and resources; limits too unless `scale` is on."""
-    wanted: dict[str, str] = {"cpu": f"{int(resources.get('_cores', 1) * cpu_scalar * 1000)}m"}
-    limits: dict[str, str] = {"cpu": f"{int(resources.get('_cores', 1) * 1000)}m"}
+    """Requests from the rule's threads and resources, what the scheduler and the
+    cluster autoscaler act on. Memory and GPUs are limits too (a job past its
+    mem_mb is OOMKilled, as on a batch system, instead of starving its node; an
+    extended resource needs a limit); CPU and disk are limits only with scale=0,
+    so a job may use idle cores."""
+    cores = resources.get("_cores", 1)
+    wanted: dict[str, str] = {"cpu": f"{int(cores * cpu_scalar * 1000)}m"}
+    hard: dict[str, str] = {}
+    strict: dict[str, str] = {"cpu": f"{int(cores * 1000)}m"}
     if "mem_mb" in resources:
-        wanted["memory"] = limits["memory"] = f"{resources['mem_mb']}M"
+        wanted["memory"] = hard["memory"] = f"{resources['mem_mb']}M"
     if "disk_mb" in resources:
-        wanted["ephemeral-storage"] = limits["ephemeral-storage"] = f"{resources['disk_mb']}M"
+        wanted["ephemeral-storage"] = strict["ephemeral-storage"] = f"{resources['disk_mb']}M"
     if "gpu" in resources:
-        kind = GPU_VENDORS.get(str(resources.get("gpu_manufacturer", "nvidia")).lower())
-        if kind is None:
-            raise ValueError(
-                f"unsupported gpu_manufacturer {resources['gpu_manufacturer']!r}; use nvidia or amd"
-            )
-        wanted[kind] = limits[kind] = str(resources["gpu"])
-    scale = resources.get("scale", 1)
-    return k8s.V1ResourceRequirements(requests=wanted, limits=None if scale else limits)
+        kind = _gpu_kind(resources)
+        wanted[kind] = hard[kind] = str(resources["gpu"])
+    limits = hard if resources.get("scale", 1) else {**strict, **hard}
+    return k8s.V1ResourceRequirements(requests=wanted, limits=limits or None)
 
 
-def _node_selector(resources: Mapping[str, Any]) -> dict[str, str] | None:
+def _node_selector(resources: Mapping[str, Any]) -> dict[str, str]:
     if "machine_type" in resources:
         return {"node.kubernetes.io/instance-type": str(resources["machine_type"])}
-    return None
+    return {}
 
 
 def _gpu_kind(resources: Mapping[str, Any]) -> str:
@@ -182,8 +202,20 @@ def _gpu_kind(resources: Mapping[str, Any]) -> str:
     return GPU_VENDORS[manufacturer]
 
 
-def _gpu_tolerations(resources: Mapping[str, Any]) -> list[k8s.V1Toleration] | None:
+def _tolerations(given: Sequence[Toleration]) -> list[k8s.V1Toleration]:
+    return [
+        k8s.V1Toleration(
+            key=t.key,
+            operator="Exists" if t.value is None else "Equal",
+            value=t.value,
+            effect=t.effect,
+        )
+        for t in given
+    ]
+
+
+def _gpu_tolerations(resources: Mapping[str, Any]) -> list[k8s.V1Toleration]:
     if "gpu" not in resources:
-        return None
+        return []
     kind = _gpu_kind(resources)
     return [k8s.V1Toleration(key=kind, operator="Equal", value="present", effect="NoSchedule")]

@@ -12,6 +12,8 @@ from snakemake_executor_plugin_byok8s.podspec import CONTAINER
 LOG_TAIL_LINES = 20
 # Waiting reasons that no amount of waiting fixes.
 HOPELESS_WAITING = ("InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError")
+# Waiting reasons that may clear (a registry back, a secret added) but usually do not.
+PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff")
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,8 @@ class Outcome:
     reason: str = ""  # one line, for a failure
     pod: str | None = None
     started: bool = False  # the container ran, so it has a log to read
+    waiting: str = ""  # running, but not started yet: why (one line)
+    stuck: bool = False  # waiting for something that will not come by itself
 
 
 RUNNING = Outcome("running")
@@ -52,7 +56,39 @@ def outcome(job: Any, pod: Any | None) -> Outcome:
         return Outcome("failed", f"Kubernetes Job failed ({text})", name)
     if _condition(job, "Complete") is not None:
         return Outcome("succeeded", pod=name, started=True)
+    return _pending(pod, waiting)
+
+
+def _pending(pod: Any | None, waiting: Any | None) -> Outcome:
+    """A job still running: if its container has not started, why not."""
+    if pod is None:
+        return Outcome("running", waiting="its pod has not been created yet")
+    name = pod.metadata.name
+    scheduled = _pod_condition(pod, "PodScheduled")
+    if scheduled is not None and scheduled.status == "False":
+        text = " ".join((scheduled.message or scheduled.reason or "no node fits").split())
+        return Outcome("running", pod=name, waiting=f"unschedulable: {text}", stuck=True)
+    if waiting is not None and waiting.reason in PULL_FAILURES:
+        image = _image(pod)
+        detail = f": {waiting.message}" if waiting.message else ""
+        return Outcome(
+            "running",
+            pod=name,
+            waiting=f"image {image} cannot be pulled ({waiting.reason}{detail})",
+            stuck=True,
+        )
+    if waiting is not None:
+        return Outcome("running", pod=name, waiting=f"container not started ({waiting.reason})")
+    if pod.status is None or pod.status.phase == "Pending":
+        return Outcome("running", pod=name, waiting="pod pending")
     return Outcome("running", pod=name)
+
+
+def job_label(job: Any) -> str:
+    """`rule NAME (wildcards) [job N]`, as byok8s names jobs everywhere."""
+    wildcards = dict(getattr(job, "wildcards_dict", None) or {})
+    wc = ", ".join(f"{k}={v}" for k, v in wildcards.items())
+    return f"rule {job.name}" + (f" ({wc})" if wc else "") + f" [job {job.jobid}]"
 
 
 def newest(pods: list[Any]) -> Any | None:
@@ -117,6 +153,20 @@ def _memory_limit(pod: Any) -> str | None:
     for container in pod.spec.containers if pod.spec else ():
         if container.name == CONTAINER and container.resources and container.resources.limits:
             return container.resources.limits.get("memory")
+    return None
+
+
+def _image(pod: Any) -> str:
+    for container in pod.spec.containers if pod.spec else ():
+        if container.name == CONTAINER:
+            return str(container.image)
+    return "(unknown)"
+
+
+def _pod_condition(pod: Any, kind: str) -> Any | None:
+    for condition in (pod.status.conditions if pod.status else None) or ():
+        if condition.type == kind:
+            return condition
     return None
 
 

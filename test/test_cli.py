@@ -82,6 +82,9 @@ def _bad_files(tmp: Path) -> None:
     write_json(tmp / "absolute-target.json", {"workflow": "alpha", "targets": ["/etc/passwd"]})
     write_json(tmp / "jobs-string.json", {"workflow": "alpha", "jobs": "4"})
     write_json(tmp / "both.json", {"workflow": "alpha", "snakefile": "Snakefile"})
+    write_json(tmp / "selector-number.json", {"workflow": "alpha", "node_selector": 5})
+    write_json(tmp / "selector-nested.json", {"workflow": "alpha", "node_selector": {"a": [1]}})
+    write_json(tmp / "bad-pvc.json", {"workflow": "alpha", "pvc": ["refdata:/ref:rx"]})
 
 
 BAD_INPUT = [
@@ -293,7 +296,27 @@ BAD_INPUT = [
         ExitCode.CONFIG,
         ["needs object storage"],
     ),
-]
+    *[
+        (["workflow-alpha", "params-blue", *extra], {}, ExitCode.CONFIG, fragments)
+        for extra, fragments in [
+            (["--pvc", "refdata"], ["--pvc 'refdata' is not of the form CLAIM:/mount/path"]),
+            (["--pvc", "refdata:/workdir"], ["'/workdir' is used by byok8s itself"]),
+            (["--scratch", "/tmp:lots"], ["'lots' is not a size or 'memory'"]),
+            (["--pvc", "ref:/x", "--scratch", "/x/"], ["'/x' is used twice"]),
+            (["--node-selector", "agentpool"], ["is not a node label KEY=VALUE"]),
+            (["--toleration", "sku=gpu:NoRun"], ["EFFECT one of NoSchedule"]),
+            (["--pending-timeout", "-5"], ["--pending-timeout must be seconds", "-5"]),
+            (["--default-resources", "mem_mb"], ["'mem_mb' (from command line) is not NAME=VALUE"]),
+        ]
+    ],
+    (["selector-number", "params-blue"], {}, ExitCode.CONFIG,
+     ["'node_selector' must be a list of 'KEY=VALUE' strings or a mapping, got an integer"]),
+    (["selector-nested", "params-blue"], {}, ExitCode.CONFIG, ["'node_selector' must be"]),
+    (["bad-pvc", "params-blue"], {}, ExitCode.CONFIG, ["mode 'rx' must be ro or rw",
+                                                       "from workflow config"]),
+    (["workflow-alpha", "params-blue", "--default-resources", "mem_mb=lots"], {}, ExitCode.CONFIG,
+     ["--default-resources 'mem_mb=lots'", "quote text"]),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(

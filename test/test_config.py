@@ -34,6 +34,12 @@ def given(**overrides: tuple) -> dict:
         "retries": (0, DEFAULT),
         "use_conda": (False, DEFAULT),
         "verbose": (False, DEFAULT),
+        "pvc": ((), DEFAULT),
+        "scratch": ((), DEFAULT),
+        "node_selector": ((), DEFAULT),
+        "toleration": ((), DEFAULT),
+        "pending_timeout": (900, DEFAULT),
+        "default_resources": ((), DEFAULT),
     }
     base.update(overrides)
     return base
@@ -152,3 +158,60 @@ def test_azure_forms_and_what_jobs_get(workdir: Path, monkeypatch: pytest.Monkey
         "AZURE_CLIENT_SECRET",
     )
     assert cfg.storage.secret_values() == ("aad-client-secret",)
+
+
+def test_pod_options_from_the_workflow_config_and_the_command_line(workdir: Path) -> None:
+    write_json(
+        workdir / "wf.json",
+        {
+            "workflow": "alpha",
+            "pvc": ["refdata:/ref:ro"],
+            "scratch": ["/scratch:1Gi"],
+            "node_selector": {"agentpool": "highmem", "kubernetes.io/arch": "amd64"},
+            "toleration": ["sku=highmem:NoSchedule"],
+            "pending_timeout": 60,
+            "default_resources": {"mem_mb": 4000, "disk_mb": "2*input.size_mb"},
+        },
+    )
+    cfg = config.resolve(given(workflow_config=("wf.json", CLI)), {})
+    assert cfg.pvc == ("refdata:/ref:ro",) and cfg.scratch == ("/scratch:1Gi",)
+    assert cfg.node_selector == ("agentpool=highmem", "kubernetes.io/arch=amd64")
+    assert cfg.toleration == ("sku=highmem:NoSchedule",) and cfg.pending_timeout == 60
+    assert cfg.default_resources == ("mem_mb=4000", "disk_mb=2*input.size_mb")
+    assert cfg.pod_options_given() == ["--pvc", "--scratch", "--node-selector", "--toleration"]
+    cli = config.resolve(
+        given(workflow_config=("wf.json", CLI), node_selector=(("agentpool=gpu",), CLI)), {}
+    )
+    assert cli.node_selector == ("agentpool=gpu",)
+
+
+def test_pod_options_are_ignored_with_a_warning_when_jobs_run_here(
+    workdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from byok8s import executors
+
+    cfg = config.resolve(given(pvc=(("refdata:/ref",), CLI)), {})
+    executors.get(cfg.executor).preflight(cfg)
+    assert "--pvc only apply to pods (--executor kubernetes); ignored for this local run" in (
+        caplog.text
+    )
+
+
+def test_kubernetes_runs_hand_the_pod_options_to_the_plugin(workdir: Path) -> None:
+    from byok8s.executors.kubernetes import KubernetesExecutor
+    from snakemake_executor_plugin_byok8s import ExecutorSettings
+
+    cfg = config.resolve(
+        given(
+            executor=("kubernetes", CLI),
+            bucket=("s3://my-bucket", CLI),
+            container_image=("img:1", CLI),
+            pvc=(("refdata:/ref:ro",), CLI),
+            toleration=(("dedicated",), CLI),
+            pending_timeout=(30, CLI),
+        ),
+        {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"},
+    )
+    settings = ExecutorSettings(**KubernetesExecutor().settings(cfg))
+    assert settings.pvc == ["refdata:/ref:ro"] and settings.toleration == ["dedicated"]
+    assert settings.pending_timeout == 30 and settings.scratch == []

@@ -224,3 +224,58 @@ def test_the_failure_message_names_pod_reason_log_lines_and_log_file() -> None:
     assert status.failure_message(never_ran, [], None) == (
         "pod p: container cannot start (InvalidImageName)\n"
     )
+
+
+def pending_pod(
+    scheduled: tuple[str, str, str] | None = None, waiting: tuple[str, str] | None = None
+) -> k8s.V1Pod:
+    """A pod that has not started: not scheduled (status, reason, message), or
+    scheduled with its container waiting (reason, message)."""
+    state = None
+    if waiting is not None:
+        state = k8s.V1ContainerState(
+            waiting=k8s.V1ContainerStateWaiting(reason=waiting[0], message=waiting[1])
+        )
+    p = pod(state)
+    p.spec.containers[0].image = "registry.invalid/nope:1"
+    p.status.phase = "Pending"
+    if scheduled is not None:
+        s, r, m = scheduled
+        p.status.conditions = [k8s.V1PodCondition(type="PodScheduled", status=s, reason=r,
+                                                  message=m)]  # fmt: skip
+    return p
+
+
+@pytest.mark.parametrize(
+    "the_pod, waiting, stuck",
+    [
+        (None, "its pod has not been created yet", False),
+        (
+            pending_pod(("False", "Unschedulable",
+                         "0/1 nodes are available: 1 Insufficient cpu.  preemption: 0/1 nodes")),
+            "unschedulable: 0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes",
+            True,
+        ),
+        (
+            pending_pod(("True", None, None), ("ImagePullBackOff",
+                                               'Back-off pulling image "registry.invalid/nope:1"')),
+            "image registry.invalid/nope:1 cannot be pulled (ImagePullBackOff: Back-off pulling "
+            'image "registry.invalid/nope:1")',
+            True,
+        ),
+        (pending_pod(("True", None, None), ("ErrImagePull", None)),
+         "image registry.invalid/nope:1 cannot be pulled (ErrImagePull)", True),
+        (pending_pod(("True", None, None), ("ContainerCreating", None)),
+         "container not started (ContainerCreating)", False),
+        (pending_pod(), "pod pending", False),
+    ],
+)  # fmt: skip
+def test_a_job_that_has_not_started_says_why(the_pod, waiting: str, stuck: bool) -> None:
+    result = status.outcome(job(), the_pod)
+    assert (result.state, result.waiting, result.stuck) == ("running", waiting, stuck)
+
+
+def test_a_running_pod_is_not_waiting() -> None:
+    running = pod(k8s.V1ContainerState(running=k8s.V1ContainerStateRunning()))
+    running.status.phase = "Running"
+    assert status.outcome(job(), running) == status.Outcome("running", pod="snakejob-1-abcde")

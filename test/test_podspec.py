@@ -7,7 +7,7 @@ import json
 import pytest
 from kubernetes import client as k8s
 
-from snakemake_executor_plugin_byok8s import podspec
+from snakemake_executor_plugin_byok8s import options, podspec
 
 SETTINGS = podspec.PodSettings(
     image="reg.io/byok8s-job:1",
@@ -100,35 +100,80 @@ def test_the_unpack_command_works(tmp_path, monkeypatch) -> None:
 @pytest.mark.parametrize(
     "resources, requests, limits",
     [
-        ({"_cores": 2, "mem_mb": 1000}, {"cpu": "1900m", "memory": "1000M"}, None),
+        ({"_cores": 2, "mem_mb": 1000}, {"cpu": "1900m", "memory": "1000M"},
+         {"memory": "1000M"}),
+        ({"_cores": 2, "mem_mb": 1000, "disk_mb": 5000},
+         {"cpu": "1900m", "memory": "1000M", "ephemeral-storage": "5000M"}, {"memory": "1000M"}),
         ({"_cores": 1, "disk_mb": 5000, "scale": 0}, {"cpu": "950m", "ephemeral-storage": "5000M"},
          {"cpu": "1000m", "ephemeral-storage": "5000M"}),
         ({"_cores": 1, "scale": 1}, {"cpu": "950m"}, None),
+        ({"_cores": 1, "gpu": 2}, {"cpu": "950m", "nvidia.com/gpu": "2"}, {"nvidia.com/gpu": "2"}),
         ({"_cores": 1, "gpu": 2, "gpu_manufacturer": "amd", "scale": 0},
          {"cpu": "950m", "amd.com/gpu": "2"}, {"cpu": "1000m", "amd.com/gpu": "2"}),
     ],
 )  # fmt: skip
 def test_rule_resources_become_requests_and_limits(resources, requests, limits) -> None:
-    """As the stock executor: limits only when the rule sets `scale=0`."""
+    """Requests from threads and resources, for the scheduler and the autoscaler.
+    Memory and GPUs are limits too (OOMKilled past mem_mb; an extended resource
+    needs a limit); CPU and disk only with `scale=0`."""
     (container,) = body(resources)["spec"]["template"]["spec"]["containers"]
     assert container["resources"].get("requests") == requests
     assert container["resources"].get("limits") == limits
 
 
-def test_gpus_machine_types_volumes_and_service_account() -> None:
+def test_gpus_machine_types_and_service_account() -> None:
     spec = body(
-        {"_cores": 1, "gpu": 1, "machine_type": "Standard_NC6"},
-        persistent_volumes=[("refdata", "/ref")],
-        service_account="pipeline",
+        {"_cores": 1, "gpu": 1, "machine_type": "Standard_NC6"}, service_account="pipeline"
     )["spec"]["template"]["spec"]
     assert spec["nodeSelector"] == {"node.kubernetes.io/instance-type": "Standard_NC6"}
     assert spec["tolerations"] == [
         {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}
     ]
     assert spec["serviceAccountName"] == "pipeline"
-    assert {"name": "refdata", "persistentVolumeClaim": {"claimName": "refdata"}} in spec["volumes"]
     with pytest.raises(ValueError, match="gpu_manufacturer"):
         body({"_cores": 1, "gpu": 1, "gpu_manufacturer": "intel"})
+
+
+def test_claims_and_scratch_are_mounted_each_under_its_path() -> None:
+    spec = body(
+        claims=[options.claim("ref.data:/ref:ro"), options.claim("work:/shared")],
+        scratch=[options.scratch("/scratch:20Gi"), options.scratch("/ram:memory")],
+    )["spec"]["template"]["spec"]
+    assert spec["volumes"][-4:] == [
+        {"name": "pvc-0", "persistentVolumeClaim": {"claimName": "ref.data", "readOnly": True}},
+        {"name": "pvc-1", "persistentVolumeClaim": {"claimName": "work"}},
+        {"name": "scratch-0", "emptyDir": {"sizeLimit": "20Gi"}},
+        {"name": "scratch-1", "emptyDir": {"medium": "Memory"}},
+    ]
+    assert spec["containers"][0]["volumeMounts"][-4:] == [
+        {"name": "pvc-0", "mountPath": "/ref", "readOnly": True},
+        {"name": "pvc-1", "mountPath": "/shared"},
+        {"name": "scratch-0", "mountPath": "/scratch"},
+        {"name": "scratch-1", "mountPath": "/ram"},
+    ]
+
+
+def test_node_selectors_and_tolerations_from_the_run_join_the_rules() -> None:
+    spec = body(
+        {"_cores": 1, "gpu": 1, "machine_type": "Standard_NC6"},
+        node_selector={"agentpool": "gpu"},
+        tolerations=[
+            options.toleration("kubernetes.azure.com/scalesetpriority=spot:NoSchedule"),
+            options.toleration("dedicated"),
+        ],
+    )["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {
+        "node.kubernetes.io/instance-type": "Standard_NC6",
+        "agentpool": "gpu",
+    }
+    assert spec["tolerations"] == [
+        {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot",
+         "effect": "NoSchedule"},
+        {"key": "dedicated", "operator": "Exists"},
+        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"},
+    ]  # fmt: skip
+    plain = body()["spec"]["template"]["spec"]
+    assert "nodeSelector" not in plain and "tolerations" not in plain
 
 
 def test_no_plain_value_of_any_kind_in_the_spec() -> None:
@@ -190,3 +235,7 @@ def test_the_plugin_settings_parse_on_the_command_line_as_in_the_pods() -> None:
     parser = argparse.ArgumentParser()
     registry.get_plugin("byok8s").register_cli_args(parser, "executor")
     assert parser.parse_args(["--byok8s-run-as-user", "0"]).byok8s_run_as_user == 0
+    args = parser.parse_args(
+        ["--byok8s-pvc", "ref:/ref:ro", "work:/w", "--byok8s-pending-timeout", "30"]
+    )
+    assert args.byok8s_pvc == ["ref:/ref:ro", "work:/w"] and args.byok8s_pending_timeout == 30

@@ -16,6 +16,7 @@ class AzureBatchExecutor(Executor):
     plugin = "azure-batch"
 
     def preflight(self, cfg: RunConfig) -> None:
+        super().preflight(cfg)
         if importlib.util.find_spec("snakemake_executor_plugin_azure_batch") is None:
             raise ConfigError(
                 "--executor azure-batch needs snakemake-executor-plugin-azure-batch; "

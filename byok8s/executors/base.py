@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -13,6 +14,13 @@ class Executor:
 
     def preflight(self, cfg: RunConfig) -> None:
         """Raise a Byok8sError if the run cannot start (checked before anything runs)."""
+        given = cfg.pod_options_given()
+        if given:
+            logging.getLogger(__name__).warning(
+                "%s only apply to pods (--executor kubernetes); ignored for this %s run",
+                ", ".join(given),
+                cfg.executor,
+            )
 
     def settings(self, cfg: RunConfig) -> dict[str, Any] | None:
         """Keyword arguments for the plugin's own ExecutorSettings, or None."""

@@ -195,6 +195,15 @@ class AzureStorage(Storage):
         with self.errors("read", relative):
             return bytes(self.container.download_blob(self.url.key(relative)).readall())
 
+    def stat(self, relative: str) -> dict[str, Any]:
+        with self.errors("read", relative):
+            props = self.container.get_blob_client(self.url.key(relative)).get_blob_properties()
+        found: dict[str, Any] = {"size": int(props.size), "etag": str(props.etag).strip('"')}
+        md5 = props.content_settings.content_md5 if props.content_settings else None
+        if md5:
+            found["md5"] = bytes(md5).hex()
+        return found
+
     def delete(self, relative: str) -> None:
         with self.errors("delete", relative):
             self.container.delete_blob(self.url.key(relative))

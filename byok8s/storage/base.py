@@ -89,6 +89,11 @@ class Storage(ABC):
     def delete(self, relative: str) -> None: ...
 
     @abstractmethod
+    def stat(self, relative: str) -> dict[str, Any]:
+        """`size` and the checksums the store keeps: `md5` when it is of the whole
+        object, `etag` always (an MD5 for S3 single-part uploads only)."""
+
+    @abstractmethod
     def list(self, relative_prefix: str = "") -> dict[str, int]:
         """Object paths (relative to the URL prefix) below a prefix, with sizes."""
 

@@ -86,6 +86,18 @@ class GcsStorage(Storage):
         with self.errors("read", relative):
             return bytes(self.bucket.blob(self.url.key(relative)).download_as_bytes())
 
+    def stat(self, relative: str) -> dict[str, Any]:
+        import base64
+
+        with self.errors("read", relative):
+            blob = self.bucket.get_blob(self.url.key(relative))
+            if blob is None:
+                raise StorageError(f"{self.url.url(relative)} does not exist")
+        found: dict[str, Any] = {"size": int(blob.size), "etag": blob.etag}
+        if blob.md5_hash:
+            found["md5"] = base64.b64decode(blob.md5_hash).hex()
+        return found
+
     def delete(self, relative: str) -> None:
         with self.errors("delete", relative):
             self.bucket.blob(self.url.key(relative)).delete()

@@ -126,6 +126,15 @@ class S3Storage(Storage):
             obj = self.client.get_object(Bucket=self.url.name, Key=self.url.key(relative))
             return bytes(obj["Body"].read())
 
+    def stat(self, relative: str) -> dict[str, Any]:
+        with self.errors("read", relative):
+            head = self.client.head_object(Bucket=self.url.name, Key=self.url.key(relative))
+        etag = str(head.get("ETag", "")).strip('"')
+        found: dict[str, Any] = {"size": int(head["ContentLength"]), "etag": etag}
+        if etag and "-" not in etag:  # a multipart upload's ETag is not the object's MD5
+            found["md5"] = etag
+        return found
+
     def delete(self, relative: str) -> None:
         with self.errors("delete", relative):
             self.client.delete_object(Bucket=self.url.name, Key=self.url.key(relative))

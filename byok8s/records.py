@@ -1,0 +1,280 @@
+"""Run records: what ran, with what, where and how it went, as JSON.
+
+Every run (not a dry run) gets an id and a directory `.byok8s/runs/ID/` below the
+working directory, holding `record.json`, the executor's journal of Jobs and
+pods (`jobs.jsonl`) and every job's pod log (`logs/`). With a bucket the same
+files are saved below its prefix, next to the outputs. `byok8s runs` lists the
+records and `byok8s logs` prints the logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import secrets
+import shutil
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from byok8s.errors import ConfigError, StorageError
+
+if TYPE_CHECKING:
+    from byok8s.config import RunConfig
+    from byok8s.engine import RunResult
+    from byok8s.storage import Storage
+
+log = logging.getLogger(__name__)
+
+RUNS = ".byok8s/runs"
+RECORD = "record.json"
+JOURNAL = "jobs.jsonl"  # written by the executor plugin (snakemake_executor_plugin_byok8s.journal)
+FORMAT = 1
+PACKAGES = (
+    "byok8s",
+    "snakemake",
+    "snakemake-executor-plugin-kubernetes",
+    "snakemake-storage-plugin-s3",
+    "snakemake-storage-plugin-azure",
+    "snakemake-storage-plugin-gcs",
+    "kubernetes",
+    "boto3",
+    "azure-storage-blob",
+)
+HASH_LIMIT = 1 << 30  # local outputs larger than this get a size but no sha256
+
+
+def new_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class Record:
+    """One run's record while it goes on: begun, then ended (or discarded)."""
+
+    cfg: RunConfig
+    run_id: str
+    directory: Path
+    started: str
+    started_at: float
+
+    @classmethod
+    def begin(cls, cfg: RunConfig) -> Record:
+        run_id = new_id()
+        directory = cfg.workdir / RUNS / run_id
+        directory.mkdir(parents=True)
+        record = cls(cfg, run_id, directory, now(), time.monotonic())
+        record._save(record._data("running", None, None), upload=False)
+        return record
+
+    def end(self, result: RunResult | None, state: str, error: str | None) -> dict[str, Any]:
+        data = self._data(state, result, error)
+        self._save(data, upload=True)
+        return data
+
+    def discard(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _data(self, state: str, result: RunResult | None, error: str | None) -> dict[str, Any]:
+        cfg = self.cfg
+        wf = cfg.workflow
+        ended = state != "running"
+        return {
+            "format": FORMAT,
+            "run": self.run_id,
+            "state": state,
+            "started": self.started,
+            "ended": now() if ended else None,
+            "seconds": round(time.monotonic() - self.started_at, 2) if ended else None,
+            "workflow": {
+                "config_file": str(wf.config_file),
+                "bundled": wf.bundled,
+                "snakefile": str(wf.snakefile),
+                "targets": list(wf.targets),
+                "params_file": str(wf.params_file),
+            },
+            "params": dict(wf.params),
+            "options": options(cfg),
+            "versions": versions(),
+            "image": cfg.container_image if cfg.executor == "kubernetes" else None,
+            "jobs": jobs(result, self.directory / JOURNAL),
+            "outputs": outputs(cfg, result) if result is not None and ended else [],
+            "error": error,
+            "snakemake_log": result.logfile if result is not None else None,
+        }
+
+    def _save(self, data: dict[str, Any], upload: bool) -> None:
+        text = json.dumps(data, indent=1, default=str)
+        (self.directory / RECORD).write_text(text + "\n")
+        storage = self.cfg.storage
+        if storage is None or not upload:
+            return
+        try:
+            for path in sorted(self.directory.rglob("*")):
+                if path.is_file():
+                    relative = path.relative_to(self.directory).as_posix()
+                    storage.put(f"{RUNS}/{self.run_id}/{relative}", path.read_bytes())
+        except StorageError as exc:
+            log.warning("could not save the run record in the bucket: %s", exc)
+
+
+def options(cfg: RunConfig) -> dict[str, Any]:
+    """The run's options as given, without secrets (variable names, not values)."""
+    return {
+        "executor": cfg.executor,
+        "bucket": str(cfg.storage.url) if cfg.storage else None,
+        "namespace": cfg.namespace if cfg.executor == "kubernetes" else None,
+        "jobs": cfg.jobs,
+        "cores": cfg.cores,
+        "retries": cfg.retries,
+        "keep_going": cfg.keep_going,
+        "forceall": cfg.forceall,
+        "envvars": list(cfg.envvars),
+        "service_account": cfg.service_account,
+        "run_as_user": cfg.run_as_user,
+        "pvc": list(cfg.pvc),
+        "scratch": list(cfg.scratch),
+        "node_selector": list(cfg.node_selector),
+        "toleration": list(cfg.toleration),
+        "pending_timeout": cfg.pending_timeout,
+        "default_resources": list(cfg.default_resources),
+        "workdir": str(cfg.workdir),
+    }
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def jobs(result: RunResult | None, journal: Path) -> list[dict[str, Any]]:
+    """The engine's jobs (rule, wildcards, state, times), each with its attempts
+    as the executor saw them (Job, pod, node, container times, log)."""
+    attempts: dict[int, list[dict[str, Any]]] = {}
+    rules: dict[int, str] = {}
+    if journal.is_file():
+        merged: dict[tuple[int, int], dict[str, Any]] = {}
+        for line in journal.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a kill
+            key = (entry.get("jobid", -1), entry.get("attempt", 1))
+            rules[key[0]] = entry.get("rule")
+            merged.setdefault(key, {}).update(
+                {k: v for k, v in entry.items() if k not in ("event", "jobid", "rule")}
+            )
+        for (jobid, _), entry in sorted(merged.items()):
+            attempts.setdefault(jobid, []).append(entry)
+    listed: list[dict[str, Any]] = []
+    for job in result.jobs.values() if result is not None else ():
+        listed.append(
+            {
+                "jobid": job.jobid,
+                "rule": job.rule,
+                "wildcards": dict(job.wildcards),
+                "state": job.state,
+                "ready": job.ready,
+                "ended": job.ended,
+                "outputs": list(job.outputs),
+                "attempts": attempts.pop(job.jobid, []),
+            }
+        )
+    for jobid, entries in sorted(attempts.items()):  # journal only: an interrupted run
+        state = entries[-1].get("state") or "running"
+        listed.append({"jobid": jobid, "rule": rules.get(jobid), "state": state,
+                       "attempts": entries})  # fmt: skip
+    return listed
+
+
+def outputs(cfg: RunConfig, result: RunResult) -> list[dict[str, Any]]:
+    """Every output of the jobs that finished, with size and checksum."""
+    found: list[dict[str, Any]] = []
+    for job in result.jobs.values():
+        if job.state != "done":
+            continue
+        for location in job.outputs:
+            found.append({"path": location, "jobid": job.jobid, **_stat(cfg, location)})
+    return found
+
+
+def _stat(cfg: RunConfig, location: str) -> dict[str, Any]:
+    storage = cfg.storage
+    base = f"{storage.url}/" if storage is not None else None
+    try:
+        if storage is not None and base is not None and location.startswith(base):
+            return storage.stat(location[len(base) :])
+        path = Path(location)
+        if path.is_file():
+            return {"size": path.stat().st_size, **_sha256(path)}
+    except (StorageError, OSError) as exc:
+        log.debug("could not read size and checksum of %s: %s", location, exc)
+    return {"size": None}
+
+
+def _sha256(path: Path) -> dict[str, str]:
+    if path.stat().st_size > HASH_LIMIT:
+        return {}
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"sha256": digest.hexdigest()}
+
+
+# --- reading ------------------------------------------------------------------
+
+
+def local(workdir: Path) -> list[dict[str, Any]]:
+    """The records below a working directory, newest first."""
+    found = []
+    for path in (workdir / RUNS).glob(f"*/{RECORD}"):
+        try:
+            found.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:
+            log.warning("skipped the unreadable run record %s: %s", path, exc)
+    return sorted(found, key=lambda r: r.get("run", ""), reverse=True)
+
+
+def in_bucket(storage: Storage) -> list[dict[str, Any]]:
+    found = []
+    for key in storage.list(f"{RUNS}/"):
+        if key.endswith(f"/{RECORD}"):
+            try:
+                found.append(json.loads(storage.get(key)))
+            except ValueError as exc:
+                log.warning("skipped the unreadable run record %s: %s", key, exc)
+    return sorted(found, key=lambda r: r.get("run", ""), reverse=True)
+
+
+def find(records: Iterable[Mapping[str, Any]], run: str, where: str) -> Mapping[str, Any]:
+    """The record whose id is `run`, starts with it, or the newest for 'last'."""
+    records = list(records)
+    if run == "last" and records:
+        return records[0]
+    matches = [r for r in records if str(r.get("run", "")).startswith(run)]
+    exact = [r for r in matches if r.get("run") == run]
+    if len(exact) == 1 or len(matches) == 1:
+        return (exact or matches)[0]
+    if not matches:
+        raise ConfigError(
+            f"no run {run!r} in {where}; see 'byok8s runs' for the run ids (or use 'last')"
+        )
+    ids = ", ".join(str(r.get("run")) for r in matches[:5])
+    raise ConfigError(f"run {run!r} is ambiguous in {where} ({ids}); give more of the id")

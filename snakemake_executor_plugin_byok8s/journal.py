@@ -1,0 +1,93 @@
+"""The executor's part of a run record: one JSON line per job submitted and per
+job ended (Job, pod, node, container start and end, outcome), and every ended
+job's pod log, in the directory byok8s gives as `record_dir`."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from snakemake_executor_plugin_byok8s.podspec import CONTAINER, label_value
+
+JOURNAL = "jobs.jsonl"
+LOGS = "logs"
+
+
+def log_name(jobid: int, rule: str, attempt: int) -> str:
+    return f"{jobid}-{label_value(rule)}-{attempt}.log"
+
+
+class Journal:
+    def __init__(self, record_dir: str | None) -> None:
+        self.root = Path(record_dir) if record_dir else None
+        self._lock = threading.Lock()
+        if self.root is not None:
+            (self.root / LOGS).mkdir(parents=True, exist_ok=True)
+
+    @property
+    def active(self) -> bool:
+        return self.root is not None
+
+    def submitted(self, job: Any, k8s_job: str) -> None:
+        self._write(
+            {
+                "event": "submitted",
+                **_job_keys(job),
+                "k8s_job": k8s_job,
+                "submitted": _now(),
+            }
+        )
+
+    def finished(self, j: Any, result: Any, pod: Any, log: str | None) -> None:
+        """`j` a SubmittedJobInfo, `result` its status.Outcome, `pod` the newest pod."""
+        if self.root is None:
+            return
+        keys = _job_keys(j.job)
+        entry: dict[str, Any] = {
+            "event": "ended",
+            **keys,
+            "k8s_job": j.external_jobid,
+            "state": result.state,
+            "reason": result.reason or None,
+            "pod": result.pod,
+            "node": pod.spec.node_name if pod is not None and pod.spec else None,
+            **_container_times(pod),
+            "ended": _now(),
+        }
+        if log is not None:
+            name = log_name(keys["jobid"], keys["rule"], keys["attempt"])
+            (self.root / LOGS / name).write_text(log)
+            entry["log"] = f"{LOGS}/{name}"
+        self._write(entry)
+
+    def _write(self, entry: dict[str, Any]) -> None:
+        if self.root is None:
+            return
+        line = json.dumps(entry, sort_keys=True)
+        with self._lock, open(self.root / JOURNAL, "a") as f:
+            f.write(line + "\n")
+
+
+def _job_keys(job: Any) -> dict[str, Any]:
+    return {"jobid": int(job.jobid), "rule": str(job.name), "attempt": int(job.attempt)}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _container_times(pod: Any) -> dict[str, str | None]:
+    """When the job's container started and ended, as the kubelet saw it."""
+    times: dict[str, str | None] = {"started": None, "finished": None}
+    for status in (pod.status.container_statuses if pod is not None and pod.status else None) or ():
+        if status.name != CONTAINER or status.state is None:
+            continue
+        state = status.state.terminated or status.state.running
+        if state is not None and state.started_at is not None:
+            times["started"] = state.started_at.isoformat()
+        if status.state.terminated is not None and status.state.terminated.finished_at:
+            times["finished"] = status.state.terminated.finished_at.isoformat()
+    return times

@@ -1,0 +1,211 @@
+"""What reaches the job pods on the real local cluster: persistent volume claims
+(a hostPath PersistentVolume and its claim), scratch space, resources, node
+selectors and tolerations (checked by where the pods land), and jobs no node
+can take failing after --pending-timeout with the scheduler's reason."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_cluster_e2e import left_behind, own_workflow, run_on_s3, s3_text
+
+pytestmark = pytest.mark.cluster
+
+
+def _core(on_cluster: dict):  # type: ignore[no-untyped-def]
+    import kubernetes
+
+    return kubernetes.client.CoreV1Api(on_cluster["cluster"].api())
+
+
+@contextlib.contextmanager
+def host_claim(on_cluster: dict, name: str, directory: Path) -> Iterator[str]:
+    """A hostPath PersistentVolume over `directory`, bound to claim `name`."""
+    core, ns = _core(on_cluster), on_cluster["namespace"]
+    volume = f"{ns}-{name}"
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o777)  # the job runs as uid 1000; hostPath has no fsGroup
+    core.create_persistent_volume(
+        {
+            "metadata": {"name": volume},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "",
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": str(directory), "type": "Directory"},
+            },
+        }
+    )
+    core.create_namespaced_persistent_volume_claim(
+        ns,
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "",
+                "volumeName": volume,
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+    try:
+        yield name
+    finally:
+        core.delete_namespaced_persistent_volume_claim(name, ns)
+        core.delete_persistent_volume(volume)
+
+
+VOLUMES_SNAKEFILE = """
+rule all:
+    input: "result.txt"
+rule use_volumes:
+    output: "result.txt"
+    shell:
+        "cat /ref/genome.fa > {output}; "
+        "if touch /ref/written 2>/dev/null; then echo 'the reference is writable' >&2; exit 1; fi; "
+        "echo from-the-job > /shared/out.txt; "
+        "echo scratch-ok > /scratch/tmp.txt && cat /scratch/tmp.txt >> {output}; "
+        "df -P /ram | tail -1 | cut -d' ' -f1 >> {output}"
+"""
+
+
+def test_claims_read_only_and_shared_and_scratch(
+    on_cluster: dict, cluster_s3: dict, workdir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "ref" / "genome.fa").write_text(">chr1\nACGT\n")
+    wf, params = own_workflow(workdir, VOLUMES_SNAKEFILE)
+    with (
+        host_claim(on_cluster, "refdata", tmp_path / "ref"),
+        host_claim(on_cluster, "workspace", tmp_path / "shared"),
+    ):
+        result, seen = run_on_s3(
+            on_cluster, cluster_s3, wf, params, "vol",
+            "--pvc", "refdata:/ref:ro", "--pvc", "workspace:/shared",
+            "--scratch", "/scratch:64Mi", "--scratch", "/ram:memory",
+            cwd=workdir,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert s3_text(cluster_s3, "vol/result.txt") == ">chr1\nACGT\nscratch-ok\ntmpfs\n"
+    assert (tmp_path / "shared" / "out.txt").read_text() == "from-the-job\n"
+    assert not (tmp_path / "ref" / "written").exists()
+    (pod,) = seen.pods.values()
+    mounts = {m.mount_path: m.read_only for m in pod.spec.containers[0].volume_mounts}
+    assert mounts["/ref"] is True and not mounts["/shared"]
+    volumes = {v.name: v for v in pod.spec.volumes}
+    assert volumes["scratch-0"].empty_dir.size_limit == "64Mi"
+    assert volumes["scratch-1"].empty_dir.medium == "Memory"
+    assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
+
+
+PLACED_SNAKEFILE = """
+rule all:
+    input: "sized.txt", "plain.txt"
+rule sized:
+    output: "sized.txt"
+    threads: 1
+    resources: mem_mb=300, disk_mb=200
+    shell: "echo sized > {output}"
+rule plain:
+    output: "plain.txt"
+    shell: "echo plain > {output}"
+"""
+
+
+@contextlib.contextmanager
+def tainted_node(on_cluster: dict, key: str) -> Iterator[str]:
+    """The local node, tainted `key=yes:NoSchedule` and labelled `key=yes` meanwhile."""
+    core = _core(on_cluster)
+    (node,) = core.list_node().items
+    name = node.metadata.name
+    taints = list(node.spec.taints or [])
+    patch = {
+        "metadata": {"labels": {key: "yes"}},
+        "spec": {
+            "taints": [t.to_dict() for t in taints]
+            + [{"key": key, "value": "yes", "effect": "NoSchedule"}]
+        },
+    }
+    core.patch_node(name, patch)
+    try:
+        yield name
+    finally:
+        core.patch_node(
+            name,
+            {
+                "metadata": {"labels": {key: None}},
+                "spec": {"taints": [t.to_dict() for t in taints] or None},
+            },
+        )
+
+
+def test_resources_selectors_and_tolerations_place_the_pods(
+    on_cluster: dict, cluster_s3: dict, workdir: Path
+) -> None:
+    wf, params = own_workflow(workdir, PLACED_SNAKEFILE)
+    key = f"byok8s-test-{uuid.uuid4().hex[:6]}"
+    with tainted_node(on_cluster, key) as node:
+        result, seen = run_on_s3(
+            on_cluster, cluster_s3, wf, params, "placed", "--jobs", "2",
+            "--node-selector", f"{key}=yes", "--toleration", f"{key}=yes:NoSchedule",
+            "--default-resources", "mem_mb=256",
+            cwd=workdir,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    pods = {p.metadata.labels["byok8s.io/rule"]: p for p in seen.pods.values()}
+    assert sorted(pods) == ["plain", "sized"]
+    for pod in pods.values():
+        assert pod.spec.node_name == node  # it landed on the tainted, labelled node
+        assert pod.spec.node_selector == {key: "yes"}
+        assert {"key": key, "operator": "Equal", "value": "yes", "effect": "NoSchedule"} in [
+            {k: v for k, v in t.to_dict().items() if v is not None} for t in pod.spec.tolerations
+        ]
+    sized = pods["sized"].spec.containers[0].resources
+    assert sized.requests == {"cpu": "950m", "memory": "300M", "ephemeral-storage": "200M"}
+    assert sized.limits == {"memory": "300M"}
+    plain = pods["plain"].spec.containers[0].resources
+    assert plain.requests["memory"] == "256M" and plain.limits == {"memory": "256M"}
+
+
+STUCK_SNAKEFILE = """
+rule all:
+    input: "huge.txt", "untolerated.txt"
+rule huge:
+    output: "huge.txt"
+    resources: mem_mb=64000000
+    shell: "echo never > {output}"
+rule untolerated:
+    output: "untolerated.txt"
+    shell: "echo never > {output}"
+"""
+
+
+def test_pods_no_node_takes_fail_after_the_pending_timeout_with_the_reason(
+    on_cluster: dict, cluster_s3: dict, workdir: Path
+) -> None:
+    wf, params = own_workflow(workdir, STUCK_SNAKEFILE)
+    key = f"byok8s-test-{uuid.uuid4().hex[:6]}"
+    with tainted_node(on_cluster, key):
+        result, seen = run_on_s3(
+            on_cluster, cluster_s3, wf, params, "stuck", "--jobs", "2", "--keep-going",
+            "--pending-timeout", "8",
+            cwd=workdir,
+        )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    pods = {p.metadata.labels["byok8s.io/rule"]: p.metadata.name for p in seen.pods.values()}
+    err = result.stderr
+    # Said while waiting, naming rule, job and pod...
+    assert f"rule huge [job 1], pod {pods['huge']}, is waiting: unschedulable: 0/1 nodes" in err
+    assert "Insufficient memory" in err
+    assert f"pod {pods['untolerated']}, is waiting: unschedulable:" in err
+    assert f"untolerated taint {{{key}: yes}}" in err
+    # ...and the failure after the timeout.
+    assert f"pod {pods['huge']}: did not start in 8 s (--pending-timeout): unschedulable" in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("byok8s: error: 2 jobs failed:") and "rule huge" in last
+    assert left_behind(on_cluster)["jobs"] == []

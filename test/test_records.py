@@ -1,0 +1,155 @@
+"""Run records: written for every run (here and in the bucket), listed by
+`byok8s runs`, and read back by `byok8s logs` from the saved copies."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from helpers import assert_one_line_error, invoke, run_cli, run_on_bucket, write_json
+from kubernetes import client as k8s
+
+from byok8s import records
+from byok8s.errors import ExitCode
+from snakemake_executor_plugin_byok8s import status
+from snakemake_executor_plugin_byok8s.journal import Journal
+
+
+def only_record(workdir: Path) -> dict:
+    (path,) = (workdir / records.RUNS).glob(f"*/{records.RECORD}")
+    return json.loads(path.read_text())
+
+
+def test_a_local_run_is_recorded_with_its_jobs_and_checksummed_outputs(workdir: Path) -> None:
+    result = run_cli("workflow-fanout", "params-fanout", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    record = only_record(workdir)
+    assert record["state"] == "succeeded" and record["error"] is None
+    assert f"record: {workdir / records.RUNS / record['run']}" in result.stdout
+    assert record["workflow"]["bundled"] == "fanout"
+    assert record["params"]["samples"] == ["s1", "s2", "s3", "s4"]
+    assert {"python", "byok8s", "snakemake"} <= set(record["versions"])
+    assert record["options"]["executor"] == "local" and record["seconds"] > 0
+    assert len(record["jobs"]) == 14 and all(j["state"] == "done" for j in record["jobs"])
+    simulate = next(j for j in record["jobs"] if j["wildcards"] == {"sample": "s2"}
+                    and j["rule"] == "simulate")  # fmt: skip
+    assert simulate["ready"] <= simulate["ended"]
+    assert simulate["outputs"] == [str(workdir / "data/s2.fastq")]
+    summary = next(o for o in record["outputs"] if o["path"].endswith("summary.tsv"))
+    data = (workdir / "summary.tsv").read_bytes()
+    assert summary["size"] == len(data)
+    assert summary["sha256"] == hashlib.sha256(data).hexdigest()
+
+    listing = invoke("runs", "--workdir", str(workdir))
+    assert listing.exit_code == 0
+    assert record["run"] in listing.stdout and "succeeded" in listing.stdout
+    assert "14 done" in listing.stdout
+    as_json = json.loads(invoke("runs", "--workdir", str(workdir), "--json").stdout)
+    assert [r["run"] for r in as_json] == [record["run"]]
+    here = invoke("logs", "last", "summary", "--workdir", str(workdir))
+    assert here.exit_code == 0 and "it ran on this machine" in here.stdout
+
+
+def test_failed_and_dry_runs(workdir: Path) -> None:
+    (workdir / "Snakefile").write_text("rule all:\n    output: 'x'\n    shell: 'exit 2'\n")
+    write_json(workdir / "wf.json", {"snakefile": "Snakefile"})
+    write_json(workdir / "params.json", {})
+    assert run_cli("wf.json", "params.json", "--dry-run", cwd=workdir).returncode == 0
+    assert not (workdir / records.RUNS).exists()  # a dry run runs nothing: no record
+    assert run_cli("wf.json", "params.json", cwd=workdir).returncode == 1
+    record = only_record(workdir)
+    assert record["state"] == "failed" and "1 job failed: rule all [job 0]" in record["error"]
+    assert [j["state"] for j in record["jobs"]] == ["failed"]
+    assert record["outputs"] == []
+    assert "failed" in invoke("runs", "--workdir", str(workdir)).stdout
+
+
+def test_a_run_with_a_bucket_saves_its_record_next_to_the_outputs(s3: dict, workdir: Path) -> None:
+    bucket = f"s3://{s3['bucket']}/runs"
+    endpoint = ["--s3-endpoint-url", s3["endpoint"]]
+    result = run_on_bucket("workflow-alpha", "params-blue", bucket, *endpoint, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    record = only_record(workdir)
+    key = f"runs/{records.RUNS}/{record['run']}/{records.RECORD}"
+    saved = json.loads(s3["client"].get_object(Bucket=s3["bucket"], Key=key)["Body"].read())
+    assert saved == record
+    (alpha,) = record["outputs"]
+    assert alpha["path"] == f"s3://{s3['bucket']}/runs/alpha.txt"
+    assert alpha["size"] == len(b"alpha blue\n")
+    assert alpha["md5"] == hashlib.md5(b"alpha blue\n").hexdigest()
+    assert record["options"]["bucket"] == f"s3://{s3['bucket']}/runs"
+    listing = invoke("runs", "--bucket", bucket, *endpoint)
+    assert listing.exit_code == 0 and record["run"] in listing.stdout
+
+
+def _pod(node: str) -> k8s.V1Pod:
+    t0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
+    t1 = datetime(2026, 11, 23, 10, 0, 3, tzinfo=UTC)
+    state = k8s.V1ContainerState(
+        terminated=k8s.V1ContainerStateTerminated(exit_code=0, started_at=t0, finished_at=t1)
+    )
+    return k8s.V1Pod(
+        metadata=k8s.V1ObjectMeta(name="snakejob-abc-x1"),
+        spec=k8s.V1PodSpec(containers=[], node_name=node),
+        status=k8s.V1PodStatus(container_statuses=[k8s.V1ContainerStatus(
+            name="snakemake", state=state, image="i", image_id="", ready=False,
+            restart_count=0)]),
+    )  # fmt: skip
+
+
+def fake_cluster_run(workdir: Path, run: str = "20261123T100000Z-abcdef") -> Path:
+    """A run record as a cluster run leaves it: the plugin's journal and logs."""
+    directory = workdir / records.RUNS / run
+    journal = Journal(str(directory))
+    job = SimpleNamespace(jobid=3, name="align", attempt=1)
+    journal.submitted(job, "snakejob-abc")
+    ok = status.Outcome("succeeded", pod="snakejob-abc-x1", started=True)
+    journal.finished(SimpleNamespace(job=job, external_jobid="snakejob-abc"), ok,
+                     _pod("node-a"), "aligned 100 reads\n")  # fmt: skip
+    entries = [json.loads(line) for line in (directory / "jobs.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in entries] == ["submitted", "ended"]
+    assert entries[1]["node"] == "node-a" and entries[1]["started"] == "2026-11-23T10:00:00+00:00"
+    assert entries[1]["log"] == "logs/3-align-1.log"
+    jobs = records.jobs(None, directory / "jobs.jsonl")
+    (attempt,) = jobs[0]["attempts"]
+    assert jobs[0]["rule"] == "align" and attempt["pod"] == "snakejob-abc-x1"
+    write_json(directory / records.RECORD,
+               {"run": run, "state": "succeeded", "options": {"namespace": "default"},
+                "jobs": [{"jobid": 3, "rule": "align", "state": "done", "attempts": jobs[0][
+                    "attempts"]}]})  # fmt: skip
+    return directory
+
+
+def test_logs_are_read_from_the_saved_copy(workdir: Path) -> None:
+    directory = fake_cluster_run(workdir)
+    for job in ("align", "3", None):
+        result = invoke("logs", "20261123T10", *([job] if job else []), "--workdir", str(workdir))
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout.splitlines() == [
+            f"==> rule align [job 3] attempt 1, pod snakejob-abc-x1 "
+            f"({directory / 'logs/3-align-1.log'}) <==",
+            "aligned 100 reads",
+        ]
+    (directory / "logs/3-align-1.log").unlink()
+    gone = invoke("logs", "last", "--workdir", str(workdir))
+    assert gone.exit_code == ExitCode.WORKFLOW_FAILED
+    assert "no saved copy, and the pod is gone" in gone.stdout
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["logs", "nope"], ["no run 'nope' in", "byok8s runs"]),
+        (["logs", "2026", "align"], ["run '2026' is ambiguous", "give more of the id"]),
+        (["logs", "last", "sort"], ["has no job 'sort'", "rules: align"]),
+    ],
+)
+def test_logs_of_unknown_runs_and_jobs(workdir: Path, args: list[str], fragments: list) -> None:
+    fake_cluster_run(workdir)
+    fake_cluster_run(workdir, "20261124T100000Z-123456")
+    result = invoke(*args, "--workdir", str(workdir))
+    assert_one_line_error(result, ExitCode.CONFIG, *fragments)
