@@ -229,6 +229,47 @@ def cli() -> None:
     help="Keep the workflow sources uploaded to the bucket for the jobs (removed at the end "
     "by default).",
 )
+@click.option(
+    "--az-batch-account-url",
+    metavar="URL",
+    help="Azure Batch: the account, https://ACCOUNT.REGION.batch.azure.com.",
+)
+@click.option("--az-batch-resource-group", metavar="NAME", help="Azure Batch: its resource group.")
+@click.option("--az-batch-subscription-id", metavar="ID", help="Azure Batch: its subscription.")
+@click.option(
+    "--az-batch-vm-size",
+    metavar="SIZE",
+    help="Azure Batch: the pool's VM size [default: Standard_D2_v3].",
+)
+@click.option(
+    "--az-batch-nodes",
+    type=int,
+    metavar="N",
+    help="Azure Batch: the pool's nodes, or its most nodes with --az-batch-autoscale [default: 1].",
+)
+@click.option(
+    "--az-batch-autoscale", is_flag=True, help="Azure Batch: size the pool to the pending tasks."
+)
+@click.option(
+    "--az-batch-tasks-per-node",
+    type=int,
+    metavar="N",
+    help="Azure Batch: tasks a node runs at once.",
+)
+@click.option(
+    "--az-batch-spot", is_flag=True, help="Azure Batch: spot (low-priority) nodes, not dedicated."
+)
+@click.option(
+    "--az-batch-keep-pool", is_flag=True, help="Azure Batch: keep the pool and job after the run."
+)
+@click.option(
+    "--az-batch-identity",
+    metavar="RESOURCE_ID",
+    help="Azure Batch: a user-assigned managed identity for the nodes (storage, registry).",
+)
+@click.option(
+    "--az-batch-identity-client-id", metavar="ID", help="Azure Batch: that identity's client id."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show Snakemake's own output and tracebacks.")
 @click.pass_context
 def run(ctx: click.Context, **options: Any) -> None:
@@ -398,11 +439,10 @@ def logs(ctx: click.Context, run_id: str, job: str | None, **options: Any) -> No
     from byok8s import records
 
     found, bucket, where = _records(ctx, options)
-    record = records.find(found, run_id, where)
+    workdir = Path(options["workdir"]).resolve()
+    record = records.with_journal(records.find(found, run_id, where), workdir)
     missing = 0
-    for item in joblogs.fetch(
-        record, joblogs.select(record, job), Path(options["workdir"]).resolve(), bucket
-    ):
+    for item in joblogs.fetch(record, joblogs.select(record, job), workdir, bucket):
         click.echo(f"==> {item.header} ({item.origin}) <==")
         if item.text is None:
             missing += not item.ran_here

@@ -17,6 +17,7 @@ from typing import Any
 
 from byok8s import bundled, files, storage
 from byok8s.errors import ConfigError
+from byok8s.executors import azure_batch as batch_options
 
 EXECUTORS = ("local", "kubernetes", "azure-batch")
 REMOTE_EXECUTORS = ("kubernetes", "azure-batch")
@@ -48,6 +49,7 @@ RUN_OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
     "toleration": list,
     "pending_timeout": int,
     "default_resources": (list, dict),  # ["NAME=VALUE", ...] or {NAME: VALUE}
+    **batch_options.OPTION_TYPES,
 }
 # Run options that only mean something for pods.
 POD_OPTIONS = ("pvc", "scratch", "node_selector", "toleration")
@@ -105,6 +107,7 @@ class RunConfig:
     pending_timeout: int = 900
     default_resources: tuple[str, ...] = ()
     keep_sources: bool = False
+    azure_batch: batch_options.BatchSettings | None = None
     record_dir: Path | None = None  # set by app for each run
     verbose: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -188,7 +191,9 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
         )
     default_resources = _default_resources(values, sources)
 
-    if executor == "kubernetes" and not values["container_image"]:
+    batch = batch_options.resolve(values, sources) if executor == "azure-batch" else None
+
+    if executor in REMOTE_EXECUTORS and not values["container_image"]:
         from byok8s.image import default_image
 
         values["container_image"] = default_image()
@@ -227,6 +232,7 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
         pending_timeout=values.get("pending_timeout", 900),
         default_resources=default_resources,
         keep_sources=bool(values.get("keep_sources")),
+        azure_batch=batch,
         verbose=bool(values.get("verbose")),
         sources=MappingProxyType(sources),
     )

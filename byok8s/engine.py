@@ -139,7 +139,7 @@ def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
     from snakemake.logging import logger as snakemake_logger
     from snakemake.settings import types as st
 
-    _register_own_plugins()
+    _register_own_plugins(executor)
     result = RunResult()
     started = time.monotonic()
     output_settings = st.OutputSettings(
@@ -246,23 +246,24 @@ def _default_resources(cfg: RunConfig) -> Any:
 
 
 OWN_STORAGE_PLUGINS = ("snakemake_storage_plugin_byok8s_azure",)
-OWN_EXECUTOR_PLUGINS = ("snakemake_executor_plugin_byok8s",)
 
 
-def _register_own_plugins() -> None:
+def _register_own_plugins(executor: Executor | None = None) -> None:
     """Register byok8s's own plugins by module, so they are found even in an
-    editable install (Snakemake's discovery only scans plain sys.path entries)."""
+    editable install (Snakemake's discovery only scans plain sys.path entries),
+    and a plugin module Snakemake must not import by itself (byok8s.batch_plugin)."""
     import importlib
 
     from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
     from snakemake_interface_storage_plugins.registry import StoragePluginRegistry
 
-    for registry, names in (
-        (StoragePluginRegistry(), OWN_STORAGE_PLUGINS),
-        (ExecutorPluginRegistry(), OWN_EXECUTOR_PLUGINS),
-    ):
-        for name in names:
-            registry.register_plugin(name, importlib.import_module(name))
+    storage = StoragePluginRegistry()
+    for name in OWN_STORAGE_PLUGINS:
+        storage.register_plugin(name, importlib.import_module(name))
+    if executor is not None and executor.module:
+        registry = ExecutorPluginRegistry()
+        name = registry.module_prefix + executor.plugin.replace("-", "_")
+        registry.register_plugin(name, importlib.import_module(executor.module))
 
 
 def _route_logging(

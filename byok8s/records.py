@@ -241,6 +241,15 @@ def _sha256(path: Path) -> dict[str, str]:
 # --- reading ------------------------------------------------------------------
 
 
+def with_journal(record: Mapping[str, Any], workdir: Path) -> Mapping[str, Any]:
+    """A record still running lists no jobs yet: take them from the executor's
+    journal below the working directory, as far as it goes."""
+    if record.get("state") != "running" or record.get("jobs"):
+        return record
+    journal = workdir / RUNS / str(record.get("run")) / JOURNAL
+    return {**record, "jobs": jobs(None, journal)}
+
+
 def local(workdir: Path) -> list[dict[str, Any]]:
     """The records below a working directory, newest first."""
     found = []

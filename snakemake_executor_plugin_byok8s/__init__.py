@@ -13,6 +13,7 @@ deletion and API retries are inherited) and changes:
   status loop, which reads that cache (and lists the run's Jobs only for a new
   one or every 10 s) instead of two API calls per job every 10 s (status.py,
   watch.py);
+- jobs run in their own directory, where their sources are (jobcommand.py);
 - a failed job's message names the pod and the reason (exit code, OOMKilled,
   eviction, an image that cannot start, a deleted Job or pod) with the last lines
   of the pod's own log (the stock read asks for a `previous` container, which a
@@ -35,7 +36,7 @@ import snakemake_executor_plugin_kubernetes as stock
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
-from snakemake_executor_plugin_byok8s import options, podspec, status
+from snakemake_executor_plugin_byok8s import jobcommand, options, podspec, status
 from snakemake_executor_plugin_byok8s.journal import Journal
 from snakemake_executor_plugin_byok8s.watch import PodWatcher, by_job
 
@@ -194,7 +195,7 @@ class Executor(stock.Executor):
                 run=self.run_namespace,
                 rule=job.name,
                 jobid=job.jobid,
-                command=self.format_job_exec(job),
+                command=jobcommand.without_workdir(self.format_job_exec(job), self.workflow),
                 resources=dict(job.resources),
                 settings=self._pod_settings,
             )

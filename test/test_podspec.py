@@ -239,3 +239,20 @@ def test_the_plugin_settings_parse_on_the_command_line_as_in_the_pods() -> None:
         ["--byok8s-pvc", "ref:/ref:ro", "work:/w", "--byok8s-pending-timeout", "30"]
     )
     assert args.byok8s_pvc == ["ref:/ref:ro", "work:/w"] and args.byok8s_pending_timeout == 30
+
+
+def test_jobs_run_in_their_own_directory_not_the_submitting_machines() -> None:
+    from types import SimpleNamespace
+
+    from snakemake_interface_executor_plugins.utils import format_cli_arg
+
+    from snakemake_executor_plugin_byok8s.jobcommand import without_workdir
+
+    workflow = SimpleNamespace(overwrite_workdir="/home/ada/my project")
+    arg = format_cli_arg("--directory", workflow.overwrite_workdir)
+    command = f"python -m snakemake --cores 2 {arg} --configfiles .byok8s/params.json"
+    assert "'/home/ada/my project'" in command
+    assert without_workdir(command, workflow) == (
+        "python -m snakemake --cores 2 --configfiles .byok8s/params.json"
+    )
+    assert without_workdir(command, SimpleNamespace(overwrite_workdir=None)) == command

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
 class Executor:
     plugin: str = "local"  # the Snakemake executor plugin's name
+    module: str | None = None  # byok8s's own plugin module, registered before the run
 
     def preflight(self, cfg: RunConfig) -> None:
         """Raise a Byok8sError if the run cannot start (checked before anything runs)."""

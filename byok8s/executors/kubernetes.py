@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 class KubernetesExecutor(Executor):
     plugin = "byok8s"  # snakemake_executor_plugin_byok8s: the stock one, no pip in pods
+    module = "snakemake_executor_plugin_byok8s"
 
     def preflight(self, cfg: RunConfig) -> None:
         api, config = core_api()

@@ -15,7 +15,8 @@ SOURCES=(setup.cfg pyproject.toml byok8s workflows snakemake_storage_plugin_byok
 # the pods must match the one that plans the jobs).
 pins=$("$PY" -m pip list --format=freeze --exclude-editable 2>/dev/null | grep -v '^byok8s==')
 key=$( (cd "$ROOT_DIR" && find "${SOURCES[@]}" -type f ! -path '*__pycache__*' ! -name '*.pyc' \
-  | LC_ALL=C sort | xargs sha256sum; echo "$pins") | sha256sum | cut -c1-16)
+  | LC_ALL=C sort | xargs sha256sum; cat "$0" "$(dirname "$0")/pack-image.sh" | sha256sum; echo "$pins") \
+  | sha256sum | cut -c1-16)
 if [ "$TAG" = --key ]; then echo "$key"; exit 0; fi
 OUT=$CACHE/job-image-$key.tar
 if [ -f "$OUT" ]; then echo "$OUT"; exit 0; fi
@@ -32,7 +33,12 @@ fi
 
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 echo "$pins" >"$work/constraints.txt"
-"$PY" -m pip wheel -q -c "$work/constraints.txt" -w "$work/wheels" "$ROOT_DIR" >&2
+# From a copy of the sources only: setuptools reuses a checkout's build/ directory,
+# which may hold modules that no longer exist.
+mkdir "$work/src"
+(cd "$ROOT_DIR" && cp -a "${SOURCES[@]}" README.md "$work/src/")
+find "$work/src" -name __pycache__ -prune -exec rm -rf {} +
+"$PY" -m pip wheel -q -c "$work/constraints.txt" -w "$work/wheels" "$work/src" >&2
 cp -a "$base" "$work/root"
 mkdir -p "$work/root/wheels"; cp "$work/wheels/"*.whl "$work/root/wheels/"
 chroot "$work/root" /usr/bin/python3 -m venv /opt/byok8s

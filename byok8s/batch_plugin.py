@@ -1,0 +1,132 @@
+"""Snakemake executor plugin `byok8s-batch`: snakemake-executor-plugin-azure-batch
+with the pool request fixed, spot nodes, and no package install in the tasks.
+
+It is a module of byok8s, registered by byok8s.engine for azure-batch runs, not
+a `snakemake_executor_plugin_*` package: Snakemake imports every such package
+it finds, and this one needs the optional azure-batch plugin.
+
+It extends the stock plugin (0.3.x; clients, tasks, status and clean-up are
+inherited) and changes the pool it creates:
+- autoscale: the stock plugin builds the autoscale formula and then overwrites
+  it with a fixed scale of 0 nodes, so an autoscaled pool never gets a node;
+  here the pool gets the formula, capped at `pool_node_count` nodes and sized by
+  `tasks_per_node`;
+- spot: low-priority (spot) nodes instead of dedicated ones, fixed or autoscaled;
+- the tasks do not pip-install storage plugins: byok8s's job image has them;
+- tasks run in their own directory, where their sources are;
+- credentials are not written into the task's command line (only into its
+  environment settings, which Batch has no secret references for).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Any
+
+import snakemake_executor_plugin_azure_batch as stock
+from snakemake_executor_plugin_azure_batch import build
+
+common_settings = dataclasses.replace(
+    stock.common_settings,
+    auto_deploy_default_storage_provider=False,
+    # The task's environment settings carry the variables; the stock plugin also
+    # writes them into its command line ("export KEY=secret && ..."), which every
+    # reader of the Batch job sees and logs show.
+    pass_envvar_declarations_to_cmd=False,
+)
+EVALUATION_MINUTES = 5  # Azure Batch evaluates an autoscale formula at most this often
+
+
+@dataclasses.dataclass
+class ExecutorSettings(stock.ExecutorSettings):
+    keep_sources: bool = dataclasses.field(
+        default=False,
+        metadata={
+            "help": "Keep the workflow sources uploaded to the default storage for the tasks.",
+            "required": False,
+            "env_var": False,
+        },
+    )
+    spot: bool = dataclasses.field(
+        default=False,
+        metadata={
+            "help": "Use spot (low-priority) nodes instead of dedicated ones: cheaper, "
+            "but Azure may take them back.",
+            "required": False,
+            "env_var": False,
+        },
+    )
+
+
+def autoscale_formula(max_nodes: int, tasks_per_node: int, spot: bool) -> str:
+    """Nodes for the pending tasks (tasks_per_node each), between 0 and max_nodes;
+    nodes go when their tasks are done."""
+    target = "$TargetLowPriorityNodes" if spot else "$TargetDedicatedNodes"
+    return (
+        "$samples = $PendingTasks.GetSamplePercent(TimeInterval_Minute * 5);"
+        "$tasks = $samples < 70 ? max(0, $PendingTasks.GetSample(1)) : "
+        "max($PendingTasks.GetSample(1), avg($PendingTasks.GetSample(TimeInterval_Minute * 5)));"
+        f"$nodes = ceil($tasks / {tasks_per_node});"
+        f"{target} = max(0, min($nodes, {max_nodes}));"
+        "$NodeDeallocationOption = taskcompletion;"
+    )
+
+
+def scale_settings(settings: Any, max_nodes: int) -> Any:
+    from azure.mgmt.batch.models import AutoScaleSettings, FixedScaleSettings, ScaleSettings
+
+    if settings.autoscale:
+        return ScaleSettings(
+            auto_scale=AutoScaleSettings(
+                formula=autoscale_formula(max_nodes, settings.tasks_per_node, settings.spot),
+                evaluation_interval=datetime.timedelta(minutes=EVALUATION_MINUTES),
+            )
+        )
+    if settings.spot:
+        return ScaleSettings(
+            fixed_scale=FixedScaleSettings(
+                target_dedicated_nodes=0, target_low_priority_nodes=max_nodes
+            )
+        )
+    return ScaleSettings(fixed_scale=FixedScaleSettings(target_dedicated_nodes=max_nodes))
+
+
+class Executor(stock.Executor):
+    def format_job_exec(self, job: Any) -> str:
+        """The task runs where its sources are unpacked (see jobcommand.py)."""
+        from snakemake_executor_plugin_byok8s.jobcommand import without_workdir
+
+        return without_workdir(super().format_job_exec(job), self.workflow)
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        if self.settings.keep_sources:
+            # Snakemake removes the sources it uploaded once the scheduler returns,
+            # with no setting to keep them: forget the upload so nothing is removed.
+            self.workflow._source_archive = None  # type: ignore[attr-defined]
+
+    def create_batch_pool(self) -> None:
+        from azure.core.exceptions import HttpResponseError
+        from snakemake_interface_common.exceptions import WorkflowError
+
+        max_nodes = self.settings.pool_node_count  # the stock builder sets it to 0 to autoscale
+        params = build.batch_pool_params(
+            pool_id=self.pool_id, settings=self.settings, container_image=self.container_image
+        )
+        self.settings.pool_node_count = max_nodes
+        params.scale_settings = scale_settings(self.settings, max_nodes)
+        try:
+            self.logger.info(f"Creating Batch Pool: {self.pool_id}")
+            self.batch_mgmt_client.pool.create(
+                resource_group_name=self.settings.resource_group_name,
+                account_name=self.settings.batch_account_name,
+                pool_name=self.pool_id,
+                parameters=params,
+            )
+        except HttpResponseError as err:
+            if err.error is None or err.error.code != "PoolExists":
+                raise WorkflowError(
+                    f"could not create the Batch pool {self.pool_id}: {err}"
+                ) from err
+            self.logger.info(f"Batch pool {self.pool_id} exists")

@@ -1,0 +1,145 @@
+"""`--executor azure-batch`: the settings mapping and the exact requests sent to
+Azure Batch, against the recorded fake of its REST APIs (test/fake_batch.py);
+the tasks run on this machine with S3 (moto) as storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import S3_SECRET
+from fake_batch import ARM, TOKEN, FakeBatch
+from helpers import assert_one_line_error, invoke
+
+from byok8s.errors import ExitCode
+
+pytest.importorskip("snakemake_executor_plugin_azure_batch")
+
+SUBSCRIPTION = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
+ACCOUNT = "https://byok8stest.westeurope.batch.azure.com"
+IMAGE = "byok8sacr.azurecr.io/byok8s-job:test"
+BATCH = [
+    "--executor", "azure-batch",
+    "--az-batch-account-url", ACCOUNT,
+    "--az-batch-resource-group", "rg-genomics",
+    "--az-batch-subscription-id", SUBSCRIPTION,
+    "--container-image", IMAGE,
+]  # fmt: skip
+
+
+def run_on_batch(s3: dict, monkeypatch: pytest.MonkeyPatch, *extra: str) -> tuple:
+    fake = FakeBatch()
+    fake.install(monkeypatch)
+    url = f"s3://{s3['bucket']}/batch"
+    result = invoke(
+        "workflow-alpha", "params-blue", "--bucket", url, "--s3-endpoint-url", s3["endpoint"],
+        *BATCH, *extra,
+    )  # fmt: skip
+    return result, fake
+
+
+def test_a_run_on_azure_batch_sends_exactly_these_requests(
+    s3: dict, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result, fake = run_on_batch(
+        s3, monkeypatch,
+        "--az-batch-vm-size", "Standard_E4s_v5", "--az-batch-nodes", "3",
+        "--az-batch-tasks-per-node", "2",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    body = s3["client"].get_object(Bucket=s3["bucket"], Key="batch/alpha.txt")["Body"].read()
+    assert body == b"alpha blue\n"  # the task really ran (here) and staged its output
+
+    (pool_id,) = fake.pools
+    (task_id,) = fake.tasks
+    job_id = next(c.body["id"] for c in fake.calls if c.path == "/jobs")
+    assert fake.paths()[:3] == [
+        f"PUT {ARM} /subscriptions/{SUBSCRIPTION}/resourceGroups/rg-genomics/providers/"
+        f"Microsoft.Batch/batchAccounts/byok8stest/pools/{pool_id}",
+        "POST batch /jobs",
+        f"POST batch /jobs/{job_id}/tasks",
+    ]
+    assert fake.paths()[-2:] == [f"DELETE batch /jobs/{job_id}", f"DELETE batch /pools/{pool_id}"]
+    assert all(c.authorization == f"Bearer {TOKEN}" for c in fake.calls)
+    assert {c.api_version for c in fake.calls} == {"2024-02-01", "2024-02-01.19.0"}
+
+    props = fake.pools[pool_id]["properties"]
+    assert props["vmSize"] == "Standard_E4s_v5"
+    assert props["taskSlotsPerNode"] == 2
+    assert props["scaleSettings"] == {"fixedScale": {"resizeTimeout": "PT15M",
+                                                     "targetDedicatedNodes": 3}}  # fmt: skip
+    vm = props["deploymentConfiguration"]["virtualMachineConfiguration"]
+    assert vm["containerConfiguration"] == {"type": "dockerCompatible",
+                                            "containerImageNames": [IMAGE]}  # fmt: skip
+    job = next(c.body for c in fake.calls if c.path == "/jobs")
+    assert job == {"id": job_id, "poolInfo": {"poolId": pool_id}, "maxParallelTasks": -1,
+                   "constraints": {"maxTaskRetryCount": 0}}  # fmt: skip
+
+    task = fake.tasks[task_id]["add"]
+    assert task["containerSettings"] == {"imageName": IMAGE, "containerRunOptions": "--rm"}
+    command = task["commandLine"]
+    assert command.startswith("/bin/bash -c ") and "pip install" not in command
+    assert "--deploy-sources s3://" in command  # the sources travel through the bucket
+    assert "--directory" not in command  # the task runs where its sources are
+    # Credentials go in the task's environment settings (Batch has no secret
+    # references), never in its command line, which every reader of the job sees.
+    env = {s["name"]: s.get("value") for s in task["environmentSettings"]}
+    assert env["SNAKEMAKE_STORAGE_S3_SECRET_KEY"] == S3_SECRET
+    assert S3_SECRET not in command and "export " not in command
+    assert S3_SECRET not in result.stdout + result.stderr
+    # The sources uploaded for the tasks are removed at the end.
+    keys = [o["Key"] for o in s3["client"].list_objects_v2(Bucket=s3["bucket"])["Contents"]]
+    assert not [k for k in keys if "snakemake-workflow-sources" in k], keys
+
+
+@pytest.mark.parametrize(
+    "extra, scale",
+    [
+        (["--az-batch-spot", "--az-batch-nodes", "5"],
+         {"fixedScale": {"resizeTimeout": "PT15M", "targetDedicatedNodes": 0,
+                         "targetLowPriorityNodes": 5}}),
+        (["--az-batch-autoscale", "--az-batch-nodes", "8", "--az-batch-tasks-per-node", "4"],
+         {"autoScale": {"evaluationInterval": "PT5M", "formula": "$TargetDedicatedNodes = "
+                        "max(0, min($nodes, 8));", "tasks_per_node": 4}}),
+        (["--az-batch-autoscale", "--az-batch-spot", "--az-batch-nodes", "2"],
+         {"autoScale": {"evaluationInterval": "PT5M", "formula": "$TargetLowPriorityNodes = "
+                        "max(0, min($nodes, 2));", "tasks_per_node": 1}}),
+    ],
+)  # fmt: skip
+def test_spot_and_autoscaled_pools(
+    s3: dict, workdir: Path, monkeypatch: pytest.MonkeyPatch, extra: list, scale: dict
+) -> None:
+    """The stock plugin overwrites its autoscale formula with a fixed scale of 0
+    nodes (a pool that never runs anything) and has no spot nodes: ours asks for
+    what the options say, and keeps the sources with --keep-sources."""
+    result, fake = run_on_batch(s3, monkeypatch, *extra, "--keep-sources")
+    assert result.exit_code == 0, result.stderr
+    (pool,) = fake.pools.values()
+    sent = pool["properties"]["scaleSettings"]
+    if "fixedScale" in scale:
+        assert sent == scale
+    else:
+        auto = sent["autoScale"]
+        assert auto["evaluationInterval"] == scale["autoScale"]["evaluationInterval"]
+        assert scale["autoScale"]["formula"] in auto["formula"]
+        assert f"ceil($tasks / {scale['autoScale']['tasks_per_node']})" in auto["formula"]
+        assert "$NodeDeallocationOption = taskcompletion;" in auto["formula"]
+    keys = [o["Key"] for o in s3["client"].list_objects_v2(Bucket=s3["bucket"])["Contents"]]
+    assert [k for k in keys if "snakemake-workflow-sources" in k]
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--executor", "azure-batch"],
+         ["needs --az-batch-account-url, --az-batch-resource-group, --az-batch-subscription-id"]),
+        ([*BATCH[:2], "--az-batch-account-url", "https://batch.azure.com",
+          *BATCH[4:]], ["is not a Batch account URL", "https://ACCOUNT.REGION.batch.azure.com"]),
+        ([*BATCH[:6], "--az-batch-subscription-id", "my-sub"], ["is not a subscription id"]),
+        ([*BATCH, "--az-batch-nodes", "0"], ["--az-batch-nodes must be at least 1, got 0"]),
+    ],
+)  # fmt: skip
+def test_bad_batch_settings(s3: dict, workdir: Path, args: list, fragments: list) -> None:
+    url = f"s3://{s3['bucket']}/batch"
+    result = invoke("workflow-alpha", "params-blue", "--bucket", url, *args)
+    assert_one_line_error(result, ExitCode.CONFIG, *fragments)
