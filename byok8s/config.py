@@ -63,7 +63,6 @@ WORKFLOW_KEY_TYPES: dict[str, type | tuple[type, ...]] = {
     **RUN_OPTION_TYPES,
 }
 NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 ENVVAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -115,6 +114,11 @@ class RunConfig:
     @property
     def remote(self) -> bool:
         return self.executor in REMOTE_EXECUTORS
+
+    def pod_options(self) -> dict[str, Any]:
+        """The pod options, as the plugin's settings (and the run record) take them."""
+        listed = {name: list(getattr(self, name)) for name in POD_OPTIONS}
+        return {**listed, "pending_timeout": self.pending_timeout}
 
     def pod_options_given(self) -> list[str]:
         """The pod-only options this run sets, as their command-line names."""
@@ -176,6 +180,8 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
         raise ConfigError(
             f"--run-as-user must be a user id (0 or more), got {values['run_as_user']}"
         )
+    from snakemake_executor_plugin_byok8s.options import SUBDOMAIN_RE
+
     account = values.get("service_account")
     if account is not None and (len(account) > 253 or not SUBDOMAIN_RE.match(account)):
         raise ConfigError(

@@ -141,11 +141,7 @@ def options(cfg: RunConfig) -> dict[str, Any]:
         "envvars": list(cfg.envvars),
         "service_account": cfg.service_account,
         "run_as_user": cfg.run_as_user,
-        "pvc": list(cfg.pvc),
-        "scratch": list(cfg.scratch),
-        "node_selector": list(cfg.node_selector),
-        "toleration": list(cfg.toleration),
-        "pending_timeout": cfg.pending_timeout,
+        **cfg.pod_options(),
         "default_resources": list(cfg.default_resources),
         "workdir": str(cfg.workdir),
     }

@@ -29,11 +29,7 @@ class KubernetesExecutor(Executor):
             "namespace": cfg.namespace,
             "service_account_name": cfg.service_account,
             "run_as_user": cfg.run_as_user,
-            "pvc": list(cfg.pvc),
-            "scratch": list(cfg.scratch),
-            "node_selector": list(cfg.node_selector),
-            "toleration": list(cfg.toleration),
-            "pending_timeout": cfg.pending_timeout,
+            **cfg.pod_options(),
             "record_dir": str(cfg.record_dir) if cfg.record_dir else None,
         }
 
