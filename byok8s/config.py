@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any
 
-from byok8s import bundled, files, storage
+from byok8s import bundled, files, podconfig, storage
 from byok8s.errors import ConfigError
 from byok8s.executors import azure_batch as batch_options
 
@@ -48,13 +48,20 @@ RUN_OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
     "node_selector": (list, dict),  # ["KEY=VALUE", ...] or {KEY: VALUE}
     "toleration": list,
     "pending_timeout": int,
+    "infra_retries": int,
+    "follow": bool,
+    "priority_class": str,
+    "image_pull_policy": str,
+    "image_pull_secret": list,
+    "pod_label": (list, dict),
+    "pod_annotation": (list, dict),
+    "active_deadline": int,
     "default_resources": (list, dict),  # ["NAME=VALUE", ...] or {NAME: VALUE}
     **batch_options.OPTION_TYPES,
 }
-# Run options that only mean something for pods.
-POD_OPTIONS = ("pvc", "scratch", "node_selector", "toleration")
-RESOURCE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=.+$")
 WORKFLOW_KEY_TYPES: dict[str, type | tuple[type, ...]] = {
+    "affinity": dict,  # a Kubernetes Affinity, for every job pod
+    "rules": dict,  # RULE: {node_selector, toleration, affinity, ...} (options.SCHEDULING_KEYS)
     "description": str,
     "workflow": str,
     "snakefile": str,
@@ -104,6 +111,10 @@ class RunConfig:
     node_selector: tuple[str, ...] = ()
     toleration: tuple[str, ...] = ()
     pending_timeout: int = 900
+    infra_retries: int = 3
+    follow: bool = False
+    # {"run": {...}, "rules": {RULE: {...}}}: what pods run where (options.SCHEDULING_KEYS)
+    scheduling: Mapping[str, Any] = field(default_factory=dict)
     default_resources: tuple[str, ...] = ()
     keep_sources: bool = False
     azure_batch: batch_options.BatchSettings | None = None
@@ -117,12 +128,21 @@ class RunConfig:
 
     def pod_options(self) -> dict[str, Any]:
         """The pod options, as the plugin's settings (and the run record) take them."""
-        listed = {name: list(getattr(self, name)) for name in POD_OPTIONS}
-        return {**listed, "pending_timeout": self.pending_timeout}
+        listed = {name: list(getattr(self, name)) for name in podconfig.POD_OPTIONS}
+        import json
+
+        return {
+            **listed,
+            "pending_timeout": self.pending_timeout,
+            "infra_retries": self.infra_retries,
+            "scheduling": json.dumps(dict(self.scheduling), sort_keys=True)
+            if self.scheduling
+            else None,
+        }
 
     def pod_options_given(self) -> list[str]:
         """The pod-only options this run sets, as their command-line names."""
-        return [f"--{n.replace('_', '-')}" for n in POD_OPTIONS if getattr(self, n)]
+        return [f"--{n.replace('_', '-')}" for n in podconfig.POD_OPTIONS if getattr(self, n)]
 
 
 def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> RunConfig:
@@ -174,8 +194,12 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
             raise ConfigError(
                 f"{name} must be at least 1, got {values[name]} (from {sources[name]})"
             )
-    if values["retries"] < 0:
-        raise ConfigError(f"retries must be 0 or more, got {values['retries']}")
+    for name in ("retries", "infra_retries"):
+        if values.get(name, 0) < 0:
+            raise ConfigError(
+                f"--{name.replace('_', '-')} must be 0 or more, got {values[name]} "
+                f"(from {sources[name]})"
+            )
     if values.get("run_as_user", 0) < 0:
         raise ConfigError(
             f"--run-as-user must be a user id (0 or more), got {values['run_as_user']}"
@@ -189,13 +213,14 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
             "Kubernetes name; use lowercase letters, digits, '-' and '.'"
         )
 
-    pod_options = _pod_options(values, sources)
+    pod_options = podconfig.pod_options(values, sources)
     if values.get("pending_timeout", 0) < 0:
         raise ConfigError(
             f"--pending-timeout must be seconds (0 or more; 0 waits forever), "
             f"got {values['pending_timeout']} (from {sources['pending_timeout']})"
         )
-    default_resources = _default_resources(values, sources)
+    default_resources = podconfig.default_resources(values, sources)
+    scheduling = podconfig.scheduling(values, sources, wf_config, config_file)
 
     batch = batch_options.resolve(values, sources) if executor == "azure-batch" else None
 
@@ -236,6 +261,9 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
         use_conda=bool(values["use_conda"]),
         **pod_options,
         pending_timeout=values.get("pending_timeout", 900),
+        infra_retries=values.get("infra_retries", 3),
+        follow=bool(values.get("follow")),
+        scheduling=MappingProxyType(scheduling),
         default_resources=default_resources,
         keep_sources=bool(values.get("keep_sources")),
         azure_batch=batch,
@@ -254,7 +282,7 @@ def check_workflow_config(data: Mapping[str, Any], path: Path) -> None:
             )
         if key == "targets" and isinstance(value, str):
             continue
-        if not _is(value, expected) or not _strings(value):
+        if not _is(value, expected) or (expected is not dict and not _strings(value)):
             want = _type_phrase(expected)
             raise ConfigError(
                 f"workflow config {path}: key {key!r} must be {want}, got {files.type_name(value)}"
@@ -299,74 +327,6 @@ def _type_phrase(expected: type | tuple[type, ...]) -> str:
         list: "a list of strings",
     }
     return phrases.get(expected, str(expected))
-
-
-def _pairs(value: Any) -> tuple[str, ...]:
-    """A mapping from a workflow config as the options' KEY=VALUE strings."""
-    if isinstance(value, dict):
-        return tuple(f"{k}={v}" for k, v in value.items())
-    return tuple(value or ())
-
-
-def _pod_options(values: dict[str, Any], sources: dict[str, str]) -> dict[str, Any]:
-    """--pvc, --scratch, --node-selector, --toleration, checked with the plugin's own
-    parsers (a local run ignores them, with a warning: see executors)."""
-    from snakemake_executor_plugin_byok8s import options
-
-    parsers = {
-        "pvc": options.claim,
-        "scratch": options.scratch,
-        "node_selector": options.node_selector,
-        "toleration": options.toleration,
-    }
-    result: dict[str, tuple[str, ...]] = {}
-    paths: list[str] = []
-    for name, parse in parsers.items():
-        items = _pairs(values.get(name))
-        for item in items:
-            try:
-                parsed = parse(item)
-            except ValueError as exc:
-                raise ConfigError(f"{exc} (from {sources[name]})") from None
-            if isinstance(parsed, (options.Claim, options.Scratch)):
-                paths.append(parsed.path)
-        result[name] = items
-    try:
-        options.unique_paths(paths)
-    except ValueError as exc:
-        raise ConfigError(f"--pvc/--scratch: {exc}") from None
-    return result
-
-
-def _default_resources(values: dict[str, Any], sources: dict[str, str]) -> tuple[str, ...]:
-    items = _pairs(values.get("default_resources"))
-    for item in items:
-        if not RESOURCE_RE.match(item) or not _resource_value(item.partition("=")[2]):
-            raise ConfigError(
-                f"--default-resources {item!r} (from {sources['default_resources']}) is not "
-                "NAME=VALUE with a number, a size or an expression of input, threads and "
-                "attempt, e.g. mem_mb=4000, mem=4G or disk_mb='2*input.size_mb'; quote text: "
-                "NAME=\"'text'\""
-            )
-    return items
-
-
-def _resource_value(text: str) -> bool:
-    """What Snakemake can evaluate for a job: a number, a size (4G), a quoted text,
-    or an expression over the names it provides (a bare word fails only later,
-    in the middle of the run)."""
-    import ast
-    import builtins
-
-    if re.match(r"^[0-9.]+\s*[A-Za-z]*$", text.strip()):
-        return True
-    try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError:
-        return False
-    known = {"input", "threads", "attempt", "wildcards", "rulename", "system_tmpdir"}
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    return all(n in known or hasattr(builtins, n) for n in names)
 
 
 def _merge(

@@ -20,6 +20,7 @@ from byok8s.errors import Byok8sError, ConfigError, Locked, StorageError, Workfl
 from byok8s.executors import Executor
 
 log = logging.getLogger(__name__)
+FOLLOW_MARK = "byok8s_follow"  # as snakemake_executor_plugin_byok8s.follow marks its lines
 
 
 @dataclass
@@ -123,6 +124,8 @@ class _EventHandler(logging.Handler):
             )
             job.state, job.ended = "failed", _now()
             self.listener.job_failed(job, self.snakemake_formatter.format(record))
+        elif getattr(record, FOLLOW_MARK, False):  # --follow: a pod's log line
+            self.listener.message(logging.INFO, record.getMessage())
         elif not event and record.levelno >= logging.WARNING:
             text = record.getMessage()
             quiet = text.startswith(NOISE)

@@ -97,6 +97,7 @@ class Record:
             "seconds": round(time.monotonic() - self.started_at, 2) if ended else None,
             "workflow": {
                 "config_file": str(wf.config_file),
+                "config": _config(wf.config_file),
                 "bundled": wf.bundled,
                 "snakefile": str(wf.snakefile),
                 "targets": list(wf.targets),
@@ -125,6 +126,16 @@ class Record:
                     storage.put(f"{RUNS}/{self.run_id}/{relative}", path.read_bytes())
         except StorageError as exc:
             log.warning("could not save the run record in the bucket: %s", exc)
+
+
+def _config(path: Path) -> dict[str, Any] | None:
+    """The workflow config file's own content, as the run read it."""
+    from byok8s import files
+
+    try:
+        return dict(files.load_mapping(path, "workflow config"))
+    except Exception:  # noqa: BLE001 - changed or gone since: the record says nothing
+        return None
 
 
 def options(cfg: RunConfig) -> dict[str, Any]:
@@ -165,18 +176,18 @@ def jobs(result: RunResult | None, journal: Path) -> list[dict[str, Any]]:
     attempts: dict[int, list[dict[str, Any]]] = {}
     rules: dict[int, str] = {}
     if journal.is_file():
-        merged: dict[tuple[int, int], dict[str, Any]] = {}
+        merged: dict[tuple[int, int, str], dict[str, Any]] = {}
         for line in journal.read_text().splitlines():
             try:
                 entry = json.loads(line)
             except ValueError:
                 continue  # a line cut short by a kill
-            key = (entry.get("jobid", -1), entry.get("attempt", 1))
+            key = (entry.get("jobid", -1), entry.get("attempt", 1), entry.get("k8s_job", ""))
             rules[key[0]] = entry.get("rule")
             merged.setdefault(key, {}).update(
                 {k: v for k, v in entry.items() if k not in ("event", "jobid", "rule")}
             )
-        for (jobid, _), entry in sorted(merged.items()):
+        for (jobid, _, _), entry in merged.items():  # in the order they were submitted
             attempts.setdefault(jobid, []).append(entry)
     listed: list[dict[str, Any]] = []
     for job in result.jobs.values() if result is not None else ():

@@ -14,18 +14,21 @@ deletion and API retries are inherited) and changes:
   one or every 10 s) instead of two API calls per job every 10 s (status.py,
   watch.py);
 - jobs run in their own directory, where their sources are (jobcommand.py);
+- a job the cluster failed (pod evicted, preempted, deleted; node lost) is
+  submitted again, with back-off, without spending the user's --retries;
 - a failed job's message names the pod and the reason (exit code, OOMKilled,
   eviction, an image that cannot start, a deleted Job or pod) with the last lines
   of the pod's own log (the stock read asks for a `previous` container, which a
   pod that ran once does not have, and fails with HTTP 400).
 """
 
-from __future__ import annotations
-
 import asyncio
 import base64
 import dataclasses
+import json
+import re
 import tempfile
+import threading
 import time
 from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +40,7 @@ from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
 from snakemake_executor_plugin_byok8s import jobcommand, options, podspec, status
+from snakemake_executor_plugin_byok8s.follow import FOLLOW_MARK, Follower
 from snakemake_executor_plugin_byok8s.journal import Journal
 from snakemake_executor_plugin_byok8s.watch import PodWatcher, by_job
 
@@ -51,6 +55,8 @@ MIN_SLEEP = 0.2
 JOB_LIST_AGE = 10.0  # seconds a list of the run's Jobs is used for
 CANCEL_GRACE = 2  # seconds a cancelled job's pod has to stop
 PENDING_TIMEOUT = 900  # seconds a pod may wait to start, by default
+INFRA_RETRIES = 3  # times a job the cluster failed (evicted, deleted) is submitted again
+INFRA_BACKOFF = 2.0  # seconds before the first re-submission, doubled each time
 
 
 def _listing(help_text: str) -> Any:
@@ -61,7 +67,7 @@ def _listing(help_text: str) -> Any:
 
 @dataclasses.dataclass
 class ExecutorSettings(stock.ExecutorSettings):
-    # "type" is given in metadata: the annotations are strings here.
+    # "type" is given in metadata where the command line cannot read it off a union.
     run_as_user: int | None = dataclasses.field(
         default=podspec.DEFAULT_USER,
         metadata={
@@ -74,6 +80,27 @@ class ExecutorSettings(stock.ExecutorSettings):
     scratch: list[str] = _listing("/path[:SIZE][:memory]: an emptyDir for temporary files.")
     node_selector: list[str] = _listing("KEY=VALUE: a node label the pods must run on.")
     toleration: list[str] = _listing("KEY[=VALUE][:EFFECT]: a taint the pods tolerate.")
+    scheduling: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": 'JSON {"run": {...}, "rules": {RULE: {...}}}: node_selector, toleration, '
+            "affinity, priority_class, service_account, image_pull_policy, image_pull_secret, "
+            "label, annotation, active_deadline, for the run and per rule.",
+            "type": str,
+        },
+    )
+    infra_retries: int = dataclasses.field(
+        default=INFRA_RETRIES,
+        metadata={
+            "help": "Times a job whose pod was evicted, preempted or deleted is submitted "
+            "again, with back-off, not counted against --retries.",
+            "type": int,
+        },
+    )
+    follow: bool = dataclasses.field(
+        default=False,
+        metadata={"help": "Show every job's pod log as it is written, with rule and job."},
+    )
     record_dir: str | None = dataclasses.field(
         default=None,
         metadata={
@@ -94,6 +121,7 @@ class ExecutorSettings(stock.ExecutorSettings):
 
 class Executor(stock.Executor):
     watcher: PodWatcher | None = None  # the status thread starts before __post_init__
+    follower: Follower | None = None
     _cleanup: ThreadPoolExecutor | None = None
 
     def __post_init__(self) -> None:
@@ -105,6 +133,10 @@ class Executor(stock.Executor):
         self._jobs_at = float("-inf")
         self._submitted: dict[str, float] = {}  # Job name -> when it was created
         self._stuck: set[str] = set()  # Jobs whose waiting reason was reported
+        self._infra_tries: dict[int, int] = {}  # jobid -> re-submissions so far
+        # Job names due to be created again (None) or whose creation failed (why).
+        self._scheduled: dict[str, str | None] = {}
+        self._stopping = threading.Event()
         self._pod_settings = dataclasses.replace(
             given,
             image=self.container_image,
@@ -112,14 +144,19 @@ class Executor(stock.Executor):
             env_keys=dict(self.secret_envvars),
             sources_in_secret=self._sources is not None,
             cpu_scalar=self.k8s_cpu_scalar,
-            service_account=self.k8s_service_account_name,
             privileged=bool(self.privileged),
         )
         self.journal = Journal(self.workflow.executor_settings.record_dir)
         # Successful jobs: their logs are saved and their Jobs deleted off the status loop.
         self._cleanup = ThreadPoolExecutor(max_workers=4, thread_name_prefix="byok8s-cleanup")
+        self.follower = None
+        if self.workflow.executor_settings.follow:
+            self.follower = Follower(self.kubeapi, self.namespace, self._show_line)
         self.watcher = PodWatcher(self.kubeapi, self.namespace, self._selector)
         self.watcher.start()
+
+    def _show_line(self, text: str) -> None:
+        self.logger.info(text, extra={FOLLOW_MARK: True})
 
     def _parse_options(self) -> podspec.PodSettings:
         """The pod options of the executor settings (image and Secret come later)."""
@@ -131,8 +168,21 @@ class Executor(stock.Executor):
             claims += [options.Claim(pv.name, str(pv.path)) for pv in given.persistent_volumes]
             scratch = [options.scratch(s) for s in given.scratch]
             options.unique_paths([c.path for c in claims] + [s.path for s in scratch])
-            selector = dict(options.node_selector(n) for n in given.node_selector)
-            tolerations = [options.toleration(t) for t in given.toleration]
+            plans = json.loads(given.scheduling) if given.scheduling else {}
+            run = options.scheduling(plans.get("run", {}), "scheduling of the run").over(
+                options.scheduling(
+                    {
+                        "node_selector": list(given.node_selector),
+                        "toleration": list(given.toleration),
+                        "service_account": given.service_account_name,
+                    },
+                    "--node-selector/--toleration/--service-account",
+                )
+            )
+            self._rule_plans = {
+                rule: options.scheduling(plan, f"scheduling of rule {rule}")
+                for rule, plan in plans.get("rules", {}).items()
+            }
         except ValueError as exc:
             raise WorkflowError(str(exc)) from exc
         return podspec.PodSettings(
@@ -141,8 +191,7 @@ class Executor(stock.Executor):
             run_as_user=given.run_as_user,
             claims=claims,
             scratch=scratch,
-            node_selector=selector,
-            tolerations=tolerations,
+            scheduling=run,
         )
 
     # --- sources -------------------------------------------------------------
@@ -183,13 +232,20 @@ class Executor(stock.Executor):
     # --- submission ----------------------------------------------------------
 
     def run_job(self, job: JobExecutorInterface) -> None:
-        from kubernetes.client.exceptions import ApiException
-        from snakemake_interface_common.exceptions import WorkflowError
-
         name = "snakejob-{}".format(
             stock.get_uuid(f"{self.run_namespace}-{job.jobid}-{job.attempt}")
         )
+        self._create(job, name)
+        self.report_job_submission(SubmittedJobInfo(job=job, external_jobid=name))
+
+    def _create(self, job: JobExecutorInterface, name: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+        from snakemake_interface_common.exceptions import WorkflowError
+
         try:
+            own = options.from_resources(dict(job.resources), job.name)
+            rule_plan = self._rule_plans.get(job.name, options.Scheduling())
+            plan = own.over(rule_plan.over(self._pod_settings.scheduling))
             body = podspec.job_body(
                 name=name,
                 run=self.run_namespace,
@@ -198,6 +254,7 @@ class Executor(stock.Executor):
                 command=jobcommand.without_workdir(self.format_job_exec(job), self.workflow),
                 resources=dict(job.resources),
                 settings=self._pod_settings,
+                scheduling=plan,
             )
             self._kubernetes_retry(
                 lambda: self.batchapi.create_namespaced_job(self.namespace, body)
@@ -206,7 +263,6 @@ class Executor(stock.Executor):
             self.journal.submitted(job, name)
         except (ApiException, ValueError) as exc:
             raise WorkflowError(f"could not create the Kubernetes Job for {job}: {exc}") from exc
-        self.report_job_submission(SubmittedJobInfo(job=job, external_jobid=name))
 
     # --- status --------------------------------------------------------------
 
@@ -231,28 +287,44 @@ class Executor(stock.Executor):
             return
         watcher.changed.clear()
         try:
-            jobs = self._run_jobs([j.external_jobid for j in active_jobs])
+            jobs = self._run_jobs(
+                [j.external_jobid for j in active_jobs if j.external_jobid not in self._scheduled]
+            )
             pods = watcher.pods_by_job() if watcher.healthy else self._run_pods()
         except Exception as exc:  # noqa: BLE001 - never end the status loop: ask again
             self.logger.warning(f"could not read the run's jobs and pods: {exc}")
             jobs = None
         for j in active_jobs:
+            if j.external_jobid in self._scheduled:  # to be submitted again
+                error = self._scheduled[j.external_jobid]
+                if error is None:
+                    yield j
+                else:
+                    del self._scheduled[j.external_jobid]
+                    self.report_job_error(j, msg=error)
+                continue
             if jobs is None:
                 yield j
                 continue
             result = status.outcome(
                 jobs.get(j.external_jobid), status.newest(pods.get(j.external_jobid, []))
             )
+            job_pods = pods.get(j.external_jobid, [])
+            if self.follower is not None and job_pods:
+                self.follower.pod_started(status.newest(job_pods), status.job_label(j.job))
             if result.state == "running":
                 result = self._waited(j, result)
             if result.state == "running":
                 yield j
                 continue
-            job_pods = pods.get(j.external_jobid, [])
             if result.state == "succeeded":
                 self.report_job_success(j)
                 assert self._cleanup is not None
                 self._cleanup.submit(self._succeeded, j, result, status.newest(job_pods))
+                continue
+            again = self._infra_retry(j, result, job_pods)
+            if again is not None:
+                yield again
                 continue
             self.logger.debug(f"Job {j.external_jobid} failed: {result.reason}")
             self.report_job_error(j, msg=self._failure_message(j, result, job_pods))
@@ -261,6 +333,40 @@ class Executor(stock.Executor):
                 # failure to the Job controller, which starts a new one that would
                 # race a retry of the same job.
                 self._delete_job(j.external_jobid, job_pods)
+
+    def _infra_retry(
+        self, j: SubmittedJobInfo, result: status.Outcome, pods: Sequence[Any]
+    ) -> SubmittedJobInfo | None:
+        """A job the cluster failed (its pod evicted, preempted, deleted, its node
+        lost) goes again as a new Job, after a back-off, without spending the
+        user's --retries; None when it is the job's own failure or tries are used up."""
+        limit = self.workflow.executor_settings.infra_retries
+        tries = self._infra_tries.get(j.job.jobid, 0)
+        if not result.infra or tries >= limit:
+            return None
+        self._infra_tries[j.job.jobid] = tries + 1
+        self.journal.finished(j, result, status.newest(list(pods)), None)
+        self._delete_job(j.external_jobid, pods)
+        name = f"{re.sub(r'-r[0-9]+$', '', j.external_jobid)}-r{tries + 1}"
+        delay = INFRA_BACKOFF * 2**tries
+        self.logger.warning(
+            f"{status.job_label(j.job)}: pod {result.pod} {result.reason}; submitting it again "
+            f"in {delay:.0f} s (infrastructure retry {tries + 1} of {limit}, not counted "
+            "against --retries)"
+        )
+        self._scheduled[name] = None
+        assert self._cleanup is not None
+        self._cleanup.submit(self._resubmit, j.job, name, delay)
+        return SubmittedJobInfo(job=j.job, external_jobid=name)
+
+    def _resubmit(self, job: JobExecutorInterface, name: str, delay: float) -> None:
+        if self._stopping.wait(delay):
+            return  # cancelled meanwhile: nothing new is created
+        try:
+            self._create(job, name)
+            self._scheduled.pop(name, None)
+        except Exception as exc:  # noqa: BLE001 - reported as the job's failure
+            self._scheduled[name] = str(exc)
 
     def _succeeded(self, j: SubmittedJobInfo, result: status.Outcome, pod: Any) -> None:
         """Save the log of a job that went well (for the run record), then delete its Job."""
@@ -371,13 +477,18 @@ class Executor(stock.Executor):
     def cancel_jobs(self, active_jobs: list[SubmittedJobInfo]) -> None:
         """Ctrl-C or SIGTERM: the Jobs go, and their pods get CANCEL_GRACE seconds
         instead of the default 30 (a job's shell, PID 1, ignores SIGTERM)."""
+        self._stopping.set()
         pods = self.watcher.pods_by_job() if self.watcher is not None else {}
         for j in active_jobs:
             self._delete_job(j.external_jobid, pods.get(j.external_jobid, []))
 
     def shutdown(self) -> None:
+        if hasattr(self, "_stopping"):
+            self._stopping.set()
         if self._cleanup is not None:
             self._cleanup.shutdown(wait=True)
         if self.watcher is not None:
             self.watcher.stop()
+        if self.follower is not None:
+            self.follower.stop()
         super().shutdown()

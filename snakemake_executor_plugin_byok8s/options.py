@@ -130,3 +130,141 @@ def unique_paths(paths: list[str]) -> None:
         if path in seen:
             raise ValueError(f"mount path {path!r} is used twice; give each volume its own path")
         seen.add(path)
+
+
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+# What a run or a rule may set about where and how its pods run, with the forms
+# a workflow config gives them in (rule resources give each as one string).
+SCHEDULING_KEYS = (
+    "node_selector",  # {KEY: VALUE} | "KEY=VALUE,..."
+    "toleration",  # ["KEY[=VALUE][:EFFECT]", ...] | "A,B"
+    "affinity",  # a Kubernetes Affinity mapping (workflow config only)
+    "priority_class",
+    "service_account",
+    "image_pull_policy",
+    "image_pull_secret",  # ["NAME", ...] | "A,B"
+    "label",  # {KEY: VALUE} | "KEY=VALUE,..."
+    "annotation",  # {KEY: VALUE} | "KEY=VALUE,..."
+    "active_deadline",  # seconds
+)
+RESOURCE_PREFIX = "k8s_"  # rule resources: k8s_node_selector="disk=ssd", ...
+
+
+@dataclass(frozen=True)
+class Scheduling:
+    """Where and how pods run: per run, and per rule on top of it."""
+
+    node_selector: tuple[tuple[str, str], ...] = ()
+    tolerations: tuple[Toleration, ...] = ()
+    affinity: str | None = None  # JSON of a Kubernetes Affinity
+    priority_class: str | None = None
+    service_account: str | None = None
+    image_pull_policy: str | None = None
+    image_pull_secrets: tuple[str, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+    active_deadline: int | None = None
+
+    def over(self, base: Scheduling) -> Scheduling:
+        """These settings on top of `base`: mappings merged (these win), lists joined,
+        single values replaced when set here."""
+        return Scheduling(
+            node_selector=tuple({**dict(base.node_selector), **dict(self.node_selector)}.items()),
+            tolerations=base.tolerations + self.tolerations,
+            affinity=self.affinity or base.affinity,
+            priority_class=self.priority_class or base.priority_class,
+            service_account=self.service_account or base.service_account,
+            image_pull_policy=self.image_pull_policy or base.image_pull_policy,
+            image_pull_secrets=tuple(
+                dict.fromkeys(base.image_pull_secrets + self.image_pull_secrets)
+            ),
+            labels=tuple({**dict(base.labels), **dict(self.labels)}.items()),
+            annotations=tuple({**dict(base.annotations), **dict(self.annotations)}.items()),
+            active_deadline=self.active_deadline or base.active_deadline,
+        )
+
+
+def scheduling(given: dict, where: str) -> Scheduling:
+    """Scheduling from a mapping of SCHEDULING_KEYS (a workflow config's, or a
+    rule's resources without their k8s_ prefix); `where` names it in errors."""
+    import json
+
+    unknown = sorted(set(given) - set(SCHEDULING_KEYS))
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r}; use {', '.join(SCHEDULING_KEYS)}")
+
+    def items(key: str) -> list[str]:
+        value = given.get(key)
+        if value is None:
+            return []
+        if isinstance(value, dict):
+            return [f"{k}={v}" for k, v in value.items()]
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        raise ValueError(f"{where}: {key} must be a mapping, a list of strings or 'A,B'")
+
+    def pairs(key: str, what: str) -> tuple[tuple[str, str], ...]:
+        found = []
+        for item in items(key):
+            k, sep, v = item.partition("=")
+            if not sep or not label_key(k) or (what == "label" and not LABEL_VALUE_RE.match(v)):
+                raise ValueError(f"{where}: {key} {item!r} is not a {what} KEY=VALUE")
+            found.append((k, v))
+        return tuple(found)
+
+    def name(key: str) -> str | None:
+        value = given.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or len(value) > 253 or not SUBDOMAIN_RE.match(value):
+            raise ValueError(f"{where}: {key} {value!r} is not a Kubernetes name")
+        return value
+
+    try:
+        tolerations = tuple(toleration(t) for t in items("toleration"))
+        selector = tuple(node_selector(n) for n in items("node_selector"))
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    policy = given.get("image_pull_policy")
+    if policy is not None and policy not in PULL_POLICIES:
+        raise ValueError(
+            f"{where}: image_pull_policy {policy!r} must be one of {', '.join(PULL_POLICIES)}"
+        )
+    deadline = given.get("active_deadline")
+    if deadline is not None and (
+        isinstance(deadline, bool) or not isinstance(deadline, int) or deadline < 1
+    ):
+        raise ValueError(f"{where}: active_deadline must be whole seconds, 1 or more")
+    affinity = given.get("affinity")
+    if affinity is not None and not isinstance(affinity, dict):
+        raise ValueError(f"{where}: affinity must be a Kubernetes Affinity mapping")
+    secrets = tuple(items("image_pull_secret"))
+    for secret in secrets:
+        if not SUBDOMAIN_RE.match(secret):
+            raise ValueError(f"{where}: image pull secret {secret!r} is not a Kubernetes name")
+    return Scheduling(
+        node_selector=selector,
+        tolerations=tolerations,
+        affinity=json.dumps(affinity, sort_keys=True) if affinity is not None else None,
+        priority_class=name("priority_class"),
+        service_account=name("service_account"),
+        image_pull_policy=policy,
+        image_pull_secrets=secrets,
+        labels=pairs("label", "label"),
+        annotations=pairs("annotation", "annotation"),
+        active_deadline=deadline,
+    )
+
+
+def from_resources(resources: dict, rule: str) -> Scheduling:
+    """A rule's own k8s_* resources (strings; active_deadline a number)."""
+    given = {
+        k[len(RESOURCE_PREFIX) :]: v for k, v in resources.items() if k.startswith(RESOURCE_PREFIX)
+    }
+    if "affinity" in given:
+        raise ValueError(
+            f"rule {rule}: set affinity in the workflow config's 'rules', not as a resource"
+        )
+    return scheduling(given, f"rule {rule} resources (k8s_*)")

@@ -16,7 +16,7 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from snakemake_executor_plugin_byok8s.options import Claim, Scratch, Toleration
+from snakemake_executor_plugin_byok8s.options import Claim, Scheduling, Scratch, Toleration
 
 CONTAINER = "snakemake"
 RUN_LABEL = "byok8s.io/run"
@@ -48,13 +48,11 @@ class PodSettings:
     env_keys: Mapping[str, str] = field(default_factory=dict)  # secret key -> env name
     sources_in_secret: bool = True
     cpu_scalar: float = 0.95
-    service_account: str | None = None
     privileged: bool = False
     run_as_user: int | None = DEFAULT_USER  # 0 or None: as the image says (root)
     claims: Sequence[Claim] = ()
     scratch: Sequence[Scratch] = ()
-    node_selector: Mapping[str, str] = field(default_factory=dict)
-    tolerations: Sequence[Toleration] = ()
+    scheduling: Scheduling = Scheduling()  # the run's; a job's own is given to job_body
 
 
 def label_value(text: str) -> str:
@@ -70,13 +68,20 @@ def job_body(
     command: str,
     resources: Mapping[str, Any],
     settings: PodSettings,
+    scheduling: Scheduling | None = None,
 ) -> k8s.V1Job:
+    """The Job for one Snakemake job; `scheduling` is the job's own (its rule's on top
+    of the run's), the run's when None."""
+    import json
+
+    plan = scheduling if scheduling is not None else settings.scheduling
     labels = {
+        **dict(plan.labels),
         "app": "snakemake",
         RUN_LABEL: run,
         RULE_LABEL: label_value(rule),
         JOBID_LABEL: str(jobid),
-    }
+    }  # byok8s's own labels win over the user's
     container = k8s.V1Container(
         name=CONTAINER,
         image=settings.image,
@@ -132,15 +137,22 @@ def job_body(
         containers=[container],
         volumes=volumes,
         restart_policy="Never",
-        node_selector={**_node_selector(resources), **settings.node_selector} or None,
-        tolerations=_tolerations(settings.tolerations) + _gpu_tolerations(resources) or None,
-        service_account_name=settings.service_account,
+        node_selector={**_node_selector(resources), **dict(plan.node_selector)} or None,
+        tolerations=_tolerations(plan.tolerations) + _gpu_tolerations(resources) or None,
+        affinity=json.loads(plan.affinity) if plan.affinity else None,
+        priority_class_name=plan.priority_class,
+        service_account_name=plan.service_account,
+        image_pull_secrets=[k8s.V1LocalObjectReference(name=n) for n in plan.image_pull_secrets]
+        or None,
     )
+    container.image_pull_policy = plan.image_pull_policy
+    template = k8s.V1ObjectMeta(labels=labels, annotations=dict(plan.annotations) or None)
     return k8s.V1Job(
         metadata=k8s.V1ObjectMeta(name=name, labels=labels),
         spec=k8s.V1JobSpec(
             backoff_limit=0,
-            template=k8s.V1PodTemplateSpec(metadata=k8s.V1ObjectMeta(labels=labels), spec=pod),
+            active_deadline_seconds=plan.active_deadline,
+            template=k8s.V1PodTemplateSpec(metadata=template, spec=pod),
         ),
     )
 

@@ -12,6 +12,8 @@ from snakemake_executor_plugin_byok8s.podspec import CONTAINER
 LOG_TAIL_LINES = 20
 # Waiting reasons that no amount of waiting fixes.
 HOPELESS_WAITING = ("InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError")
+# Pod failure reasons the node gives when it goes away or refuses the pod.
+NODE_FAILURES = ("NodeLost", "Shutdown", "NodeShutdown", "Terminated", "UnexpectedAdmissionError")
 # Waiting reasons that may clear (a registry back, a secret added) but usually do not.
 PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff")
 
@@ -24,6 +26,7 @@ class Outcome:
     started: bool = False  # the container ran, so it has a log to read
     waiting: str = ""  # running, but not started yet: why (one line)
     stuck: bool = False  # waiting for something that will not come by itself
+    infra: bool = False  # failed by the cluster (evicted, preempted, deleted), not the job
 
 
 RUNNING = Outcome("running")
@@ -34,6 +37,10 @@ def outcome(job: Any, pod: Any | None) -> Outcome:
     name = pod.metadata.name if pod is not None else None
     if job is None:
         return Outcome("failed", "its Kubernetes Job was deleted before it finished", name)
+    failed = _condition(job, "Failed")
+    if failed is not None and failed.reason == "DeadlineExceeded":
+        # Before the pod: the Job controller kills and deletes it, which is not why.
+        return Outcome("failed", _job_failure(failed), name)
     container = _container(pod)
     terminated = container.state.terminated if container and container.state else None
     if terminated is not None:
@@ -41,19 +48,23 @@ def outcome(job: Any, pod: Any | None) -> Outcome:
             return Outcome("succeeded", pod=name, started=True)
         return Outcome("failed", _exit_reason(terminated, pod), name, started=True)
     if pod is not None and pod.metadata.deletion_timestamp is not None:
-        return Outcome("failed", "the pod was deleted before its job finished", name)
-    if pod is not None and pod.status and pod.status.reason == "Evicted":
-        return Outcome("failed", f"pod evicted: {pod.status.message or 'no message'}", name)
+        text = "was deleted (or evicted, or preempted) before its job finished"
+        return Outcome("failed", text, name, infra=True)
+    pod_status = pod.status if pod is not None else None
+    reason = pod_status.reason if pod_status is not None else None
+    message = (pod_status.message if pod_status is not None else None) or ""
+    if reason == "Evicted":
+        text = f"was evicted: {message or 'no message'}"
+        return Outcome("failed", text, name, infra=True)
+    if reason in NODE_FAILURES:
+        detail = f": {message}" if message else ""
+        return Outcome("failed", f"failed with its node ({reason}{detail})", name, infra=True)
     waiting = container.state.waiting if container and container.state else None
     if waiting is not None and waiting.reason in HOPELESS_WAITING:
         detail = f": {waiting.message}" if waiting.message else ""
         return Outcome("failed", f"container cannot start ({waiting.reason}{detail})", name)
-    failed = _condition(job, "Failed")
     if failed is not None:
-        text = failed.reason or "Failed"
-        if failed.message:
-            text += f": {failed.message}"
-        return Outcome("failed", f"Kubernetes Job failed ({text})", name)
+        return Outcome("failed", _job_failure(failed), name)
     if _condition(job, "Complete") is not None:
         return Outcome("succeeded", pod=name, started=True)
     return _pending(pod, waiting)
@@ -154,6 +165,13 @@ def _memory_limit(pod: Any) -> str | None:
         if container.name == CONTAINER and container.resources and container.resources.limits:
             return container.resources.limits.get("memory")
     return None
+
+
+def _job_failure(condition: Any) -> str:
+    text = condition.reason or "Failed"
+    if condition.message:
+        text += f": {condition.message}"
+    return f"Kubernetes Job failed ({text})"
 
 
 def _image(pod: Any) -> str:

@@ -85,6 +85,12 @@ def _bad_files(tmp: Path) -> None:
     write_json(tmp / "selector-number.json", {"workflow": "alpha", "node_selector": 5})
     write_json(tmp / "selector-nested.json", {"workflow": "alpha", "node_selector": {"a": [1]}})
     write_json(tmp / "bad-pvc.json", {"workflow": "alpha", "pvc": ["refdata:/ref:rx"]})
+    write_json(
+        tmp / "bad-rule-plan.json",
+        {"workflow": "alpha", "rules": {"target1": {"priority_class": "Urgent!"}}},
+    )
+    write_json(tmp / "rule-plan-list.json", {"workflow": "alpha", "rules": {"target1": ["x"]}})
+    write_json(tmp / "bad-affinity.json", {"workflow": "alpha", "affinity": "close"})
 
 
 BAD_INPUT = [
@@ -306,9 +312,19 @@ BAD_INPUT = [
             (["--node-selector", "agentpool"], ["is not a node label KEY=VALUE"]),
             (["--toleration", "sku=gpu:NoRun"], ["EFFECT one of NoSchedule"]),
             (["--pending-timeout", "-5"], ["--pending-timeout must be seconds", "-5"]),
+            (["--infra-retries", "-1"], ["--infra-retries must be 0 or more, got -1"]),
+            (["--pod-label", "team"], ["pod options: label 'team' is not a label KEY=VALUE",
+                                       "(from command line)"]),
+            (["--priority-class", "Urgent!"], ["priority_class 'Urgent!' is not a Kubernetes"]),
+            (["--image-pull-secret", "Bad_Name"], ["image pull secret 'Bad_Name'"]),
             (["--default-resources", "mem_mb"], ["'mem_mb' (from command line) is not NAME=VALUE"]),
         ]
     ],
+    (["bad-rule-plan", "params-blue"], {}, ExitCode.CONFIG,
+     ["bad-rule-plan.json: rules: target1: priority_class 'Urgent!' is not a Kubernetes name"]),
+    (["rule-plan-list", "params-blue"], {}, ExitCode.CONFIG,
+     ["rules: 'target1' must be a mapping of pod options"]),
+    (["bad-affinity", "params-blue"], {}, ExitCode.CONFIG, ["key 'affinity' must be"]),
     (["selector-number", "params-blue"], {}, ExitCode.CONFIG,
      ["'node_selector' must be a list of 'KEY=VALUE' strings or a mapping, got an integer"]),
     (["selector-nested", "params-blue"], {}, ExitCode.CONFIG, ["'node_selector' must be"]),

@@ -3,6 +3,7 @@ outputs complete and correct, or fails clearly and a rerun completes."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -105,40 +106,55 @@ rule slow:
 """
 
 
-def delete_pod_when_running(on_cluster: dict, rule: str) -> str:
+def take_pod_when_running(on_cluster: dict, rule: str, evict: bool = False) -> str:
+    """Delete a running pod of `rule`, or evict it through the Eviction API."""
     pod = wait_until(f"a running pod of {rule}", lambda: running_pods(on_cluster, rule))
-    name = pod[0].metadata.name  # type: ignore[index]
+    name = str(pod[0].metadata.name)  # type: ignore[index]
+    namespace = on_cluster["namespace"]
     time.sleep(2)  # the job's command has started
-    k8s.CoreV1Api(on_cluster["cluster"].api()).delete_namespaced_pod(
-        name, on_cluster["namespace"], grace_period_seconds=0)  # fmt: skip
-    return str(name)
+    core = k8s.CoreV1Api(on_cluster["cluster"].api())
+    if evict:  # as `kubectl drain` does (policy/v1beta1 on this Kubernetes)
+        body = {"apiVersion": "policy/v1beta1", "kind": "Eviction",
+                "metadata": {"name": name, "namespace": namespace}}  # fmt: skip
+        core.create_namespaced_pod_eviction(name, namespace, body)
+    else:
+        core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+    return name
 
 
-def test_a_deleted_pod_is_rerun_with_retries(
+def test_an_evicted_pod_is_submitted_again_without_spending_retries(
     on_cluster: dict, cluster_s3: dict, workdir: Path
 ) -> None:
     wf, params = own_workflow(workdir, PAIR)
-    args = [wf, params, *on_cluster["options"], *bucket_args(cluster_s3, "retry")]
-    proc = byok8s(*args, "--retries", "1", cwd=workdir)
-    deleted = delete_pod_when_running(on_cluster, "slow")
+    args = [wf, params, *on_cluster["options"], *bucket_args(cluster_s3, "evict")]
+    proc = byok8s(*args, cwd=workdir)  # --retries 0
+    evicted = take_pod_when_running(on_cluster, "slow", evict=True)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
-    assert deleted in stderr  # the first attempt's failure names the pod
-    assert s3_text(cluster_s3, "retry/slow.txt") == "slow\n"
-    assert s3_text(cluster_s3, "retry/fast.txt") == "fast\n"
+    (warning,) = [line for line in stderr.splitlines() if f"pod {evicted} was" in line]
+    assert warning.startswith("rule slow [job ") and warning.endswith(
+        f"]: pod {evicted} was deleted (or evicted, or preempted) before its job finished; "
+        "submitting it again in 2 s (infrastructure retry 1 of 3, not counted against --retries)"
+    )
+    assert s3_text(cluster_s3, "evict/slow.txt") == "slow\n"
+    assert s3_text(cluster_s3, "evict/fast.txt") == "fast\n"
+    record = json.loads(next((workdir / ".byok8s/runs").glob("*/record.json")).read_text())
+    slow = next(j for j in record["jobs"] if j["rule"] == "slow")
+    assert [a["state"] for a in slow["attempts"]] == ["failed", "succeeded"]
+    assert slow["attempts"][1]["k8s_job"] == slow["attempts"][0]["k8s_job"] + "-r1"
     assert left_behind(on_cluster) == NOTHING
 
 
-def test_a_deleted_pod_fails_clearly_and_a_second_run_resumes(
+def test_a_deleted_pod_past_the_infra_retries_fails_and_a_second_run_resumes(
     on_cluster: dict, cluster_s3: dict, workdir: Path
 ) -> None:
     wf, params = own_workflow(workdir, PAIR)
     args = [wf, params, *on_cluster["options"], *bucket_args(cluster_s3, "resume")]
-    proc = byok8s(*args, cwd=workdir)
-    deleted = delete_pod_when_running(on_cluster, "slow")
+    proc = byok8s(*args, "--infra-retries", "0", cwd=workdir)
+    deleted = take_pod_when_running(on_cluster, "slow")
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 1, stderr
-    assert f"pod {deleted}" in stderr and "deleted" in stderr
+    assert f"pod {deleted}: was deleted (or evicted, or preempted) before its job" in stderr
     assert (
         stderr.strip().splitlines()[-1].startswith("byok8s: error: 1 job failed: rule slow [job ")
     )

@@ -6,6 +6,7 @@ can take failing after --pending-timeout with the scheduler's reason."""
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,4 +215,77 @@ def test_pods_no_node_takes_fail_after_the_pending_timeout_with_the_reason(
     assert f"had untolerated taint {{{key}: yes}}" in result.stderr or (
         f"had taint {{{key}: yes}}, that the pod didn't tolerate" in result.stderr
     )
+    assert left_behind(on_cluster)["jobs"] == []
+
+
+RULES_SNAKEFILE = """
+rule all:
+    input: "pinned.txt", "own.txt", "slowpoke.txt"
+rule pinned:
+    output: "pinned.txt"
+    shell: "echo pinned > {output}"
+rule own:
+    output: "own.txt"
+    resources: k8s_node_selector="KEY=yes", k8s_toleration="KEY=yes:NoSchedule",
+               k8s_label="stage=own", k8s_image_pull_policy="Never"
+    shell: "echo own > {output}"
+rule slowpoke:
+    output: "slowpoke.txt"
+    resources: k8s_active_deadline=4, k8s_toleration="KEY"
+    shell: "sleep 60; echo late > {output}"
+"""
+
+
+@contextlib.contextmanager
+def priority_class(on_cluster: dict, name: str) -> Iterator[str]:
+    import kubernetes
+
+    api = kubernetes.client.SchedulingV1Api(on_cluster["cluster"].api())
+    api.create_priority_class({"metadata": {"name": name}, "value": 1000})
+    try:
+        yield name
+    finally:
+        api.delete_priority_class(name)
+
+
+def test_scheduling_per_rule_from_the_workflow_config_and_resources(
+    on_cluster: dict, cluster_s3: dict, workdir: Path
+) -> None:
+    """On a tainted, labelled node: one rule placed by the workflow config's `rules`,
+    one by its own k8s_* resources, one stopped by its deadline."""
+    key = f"byok8s-test-{uuid.uuid4().hex[:6]}"
+    wf, params = own_workflow(workdir, RULES_SNAKEFILE.replace("KEY", key))
+    high = f"{on_cluster['namespace']}-high"
+    config = json.loads((workdir / wf).read_text())
+    config["rules"] = {"pinned": {
+        "node_selector": {key: "yes"}, "toleration": [f"{key}=yes:NoSchedule"],
+        "priority_class": high, "label": {"stage": "pinned"},
+        "annotation": {"example.com/owner": "genomics"}, "image_pull_policy": "IfNotPresent",
+    }}  # fmt: skip
+    (workdir / wf).write_text(json.dumps(config))
+    with tainted_node(on_cluster, key) as node, priority_class(on_cluster, high):
+        result, seen = run_on_s3(
+            on_cluster, cluster_s3, wf, params, "rules", "--jobs", "3", "--keep-going",
+            "--pod-label", "team=genomics", cwd=workdir,
+        )  # fmt: skip
+    assert result.returncode == 1, result.stderr  # slowpoke passed its deadline
+    pods = {p.metadata.labels["byok8s.io/rule"]: p for p in seen.pods.values()}
+    pinned, own = pods["pinned"], pods["own"]
+    for pod in (pinned, own):
+        assert pod.spec.node_name == node and pod.spec.node_selector == {key: "yes"}
+        assert pod.metadata.labels["team"] == "genomics"  # the run's label, on every pod
+    assert pinned.spec.priority_class_name == high and pinned.spec.priority == 1000
+    assert pinned.metadata.labels["stage"] == "pinned"
+    assert pinned.metadata.annotations["example.com/owner"] == "genomics"
+    assert pinned.spec.containers[0].image_pull_policy == "IfNotPresent"
+    assert own.metadata.labels["stage"] == "own"
+    assert own.spec.containers[0].image_pull_policy == "Never"
+    assert s3_text(cluster_s3, "rules/pinned.txt") == "pinned\n"
+    assert s3_text(cluster_s3, "rules/own.txt") == "own\n"
+    slowpoke = pods["slowpoke"].metadata.name
+    assert (
+        f"pod {slowpoke}: Kubernetes Job failed (DeadlineExceeded: Job was active longer "
+        "than specified deadline)"
+    ) in result.stderr
+    assert "infrastructure retry" not in result.stderr  # a deadline is the job's own
     assert left_behind(on_cluster)["jobs"] == []

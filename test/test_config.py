@@ -40,6 +40,12 @@ def given(**overrides: tuple) -> dict:
         "toleration": ((), DEFAULT),
         "pending_timeout": (900, DEFAULT),
         "default_resources": ((), DEFAULT),
+        "priority_class": (None, DEFAULT),
+        "image_pull_policy": (None, DEFAULT),
+        "image_pull_secret": ((), DEFAULT),
+        "pod_label": ((), DEFAULT),
+        "pod_annotation": ((), DEFAULT),
+        "active_deadline": (None, DEFAULT),
     }
     base.update(overrides)
     return base
@@ -215,3 +221,37 @@ def test_kubernetes_runs_hand_the_pod_options_to_the_plugin(workdir: Path) -> No
     settings = ExecutorSettings(**KubernetesExecutor().settings(cfg))
     assert settings.pvc == ["refdata:/ref:ro"] and settings.toleration == ["dedicated"]
     assert settings.pending_timeout == 30 and settings.scratch == []
+
+
+def test_scheduling_for_the_run_and_per_rule_reaches_the_plugin(workdir: Path) -> None:
+    import json
+
+    from byok8s.executors.kubernetes import KubernetesExecutor
+
+    affinity = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}}
+    write_json(
+        workdir / "wf.json",
+        {
+            "workflow": "alpha",
+            "affinity": affinity,
+            "pod_label": {"team": "genomics"},
+            "rules": {"target1": {"priority_class": "urgent", "toleration": ["gpu"]}},
+        },
+    )
+    cfg = config.resolve(
+        given(
+            workflow_config=("wf.json", CLI),
+            executor=("kubernetes", CLI),
+            bucket=("s3://my-bucket", CLI),
+            container_image=("img:1", CLI),
+            image_pull_secret=(("acr",), CLI),
+            active_deadline=(3600, CLI),
+        ),
+        {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"},
+    )
+    sent = json.loads(KubernetesExecutor().settings(cfg)["scheduling"])
+    assert sent == {
+        "run": {"image_pull_secret": ["acr"], "label": ["team=genomics"],
+                "active_deadline": 3600, "affinity": affinity},
+        "rules": {"target1": {"priority_class": "urgent", "toleration": ["gpu"]}},
+    }  # fmt: skip

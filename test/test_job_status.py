@@ -110,7 +110,14 @@ CASES = [
         job(),
         pod(reason="Evicted", message="The node was low on resource: memory."),
         "failed",
-        "pod evicted: The node was low on resource: memory.",
+        "was evicted: The node was low on resource: memory.",
+    ),
+    (
+        "node lost",
+        job(),
+        pod(reason="NodeLost", message="Node n1 which was running pod p is unresponsive"),
+        "failed",
+        "failed with its node (NodeLost: Node n1 which was running pod p is unresponsive)",
     ),
     (
         "image never pulled",
@@ -133,13 +140,20 @@ CASES = [
         "failed",
         "Kubernetes Job failed (DeadlineExceeded: Job was active longer than specified)",
     ),
+    (
+        "deadline, its pod killed and deleted",
+        job(("Failed", "DeadlineExceeded", "Job was active longer than specified")),
+        deleted(pod(terminated(137))),
+        "failed",
+        "Kubernetes Job failed (DeadlineExceeded: Job was active longer than specified)",
+    ),
     ("job deleted", None, None, "failed", "its Kubernetes Job was deleted before it finished"),
     (
         "pod deleted while running",
         job(),
         deleted(pod(k8s.V1ContainerState(running={}))),
         "failed",
-        "the pod was deleted before its job finished",
+        "was deleted (or evicted, or preempted) before its job finished",
     ),
     ("pod deleted after success", job(), deleted(pod(terminated(0, "Completed"))), "succeeded", ""),
 ]
@@ -151,6 +165,8 @@ CASES = [
 def test_outcome(the_job: k8s.V1Job, the_pod: k8s.V1Pod, state: str, reason: str) -> None:
     result = status.outcome(the_job, the_pod)
     assert (result.state, result.reason) == (state, reason)
+    # The cluster's failures, not the job's: submitted again without spending --retries.
+    assert result.infra == (reason.startswith(("was ", "failed with its node")))
     if the_pod is not None:
         assert result.pod == the_pod.metadata.name
 
@@ -170,7 +186,10 @@ def test_a_pod_deleted_before_it_finished_decides_even_if_replaced() -> None:
     chosen = status.newest([replacement, deleted])
     assert chosen.metadata.name == "gone"
     assert status.outcome(job(), chosen) == status.Outcome(
-        "failed", "the pod was deleted before its job finished", "gone"
+        "failed",
+        "was deleted (or evicted, or preempted) before its job finished",
+        "gone",
+        infra=True,
     )
     done = pod(terminated(0), name="done")  # deleted after it finished: not a failure
     done.metadata.deletion_timestamp = T0

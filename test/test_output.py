@@ -111,3 +111,26 @@ def test_snakemake_noise_is_shown_only_with_verbose() -> None:
     for text in (noise, "Some other warning"):
         handler.emit(logging.LogRecord("snakemake", logging.WARNING, "", 0, text, None, None))
     assert seen == [(logging.DEBUG, noise), (logging.WARNING, "Some other warning")]
+
+
+def test_followed_log_lines_are_shown_and_other_info_is_not() -> None:
+    """--follow: the plugin's marked INFO lines are shown (the same mark on both
+    sides); Snakemake's own INFO chatter is not."""
+    import logging
+
+    from byok8s.engine import FOLLOW_MARK, Listener, _EventHandler
+    from snakemake_executor_plugin_byok8s import follow
+
+    assert follow.FOLLOW_MARK == FOLLOW_MARK
+    seen: list[tuple[int, str]] = []
+
+    class Recording(Listener):
+        def message(self, level: int, text: str) -> None:
+            seen.append((level, text))
+
+    handler = _EventHandler(RunResult(), Recording(), formatter=None)
+    line = logging.LogRecord("snakemake", logging.INFO, "", 0, "rule a [job 1] | hi", None, None)
+    setattr(line, FOLLOW_MARK, True)
+    handler.emit(line)
+    handler.emit(logging.LogRecord("snakemake", logging.INFO, "", 0, "Select jobs", None, None))
+    assert seen == [(logging.INFO, "rule a [job 1] | hi")]

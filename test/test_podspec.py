@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from kubernetes import client as k8s
@@ -16,7 +17,8 @@ SETTINGS = podspec.PodSettings(
 )
 
 
-def body(resources: dict | None = None, **settings: object) -> dict:
+def body(resources: dict | None = None, scheduling: object = None, **settings: object) -> dict:
+    settings.pop("settings_scheduling", None)
     cfg = podspec.PodSettings(**{**SETTINGS.__dict__, **settings})  # type: ignore[arg-type]
     job = podspec.job_body(
         name="snakejob-1",
@@ -26,6 +28,7 @@ def body(resources: dict | None = None, **settings: object) -> dict:
         command="python -m snakemake --snakefile Snakefile",
         resources=resources or {"_cores": 2, "mem_mb": 1000},
         settings=cfg,
+        scheduling=scheduling,  # type: ignore[arg-type]
     )
     return k8s.ApiClient().sanitize_for_serialization(job)
 
@@ -123,7 +126,8 @@ def test_rule_resources_become_requests_and_limits(resources, requests, limits) 
 
 def test_gpus_machine_types_and_service_account() -> None:
     spec = body(
-        {"_cores": 1, "gpu": 1, "machine_type": "Standard_NC6"}, service_account="pipeline"
+        {"_cores": 1, "gpu": 1, "machine_type": "Standard_NC6"},
+        scheduling=options.Scheduling(service_account="pipeline"),
     )["spec"]["template"]["spec"]
     assert spec["nodeSelector"] == {"node.kubernetes.io/instance-type": "Standard_NC6"}
     assert spec["tolerations"] == [
@@ -156,11 +160,13 @@ def test_claims_and_scratch_are_mounted_each_under_its_path() -> None:
 def test_node_selectors_and_tolerations_from_the_run_join_the_rules() -> None:
     spec = body(
         {"_cores": 1, "gpu": 1, "machine_type": "Standard_NC6"},
-        node_selector={"agentpool": "gpu"},
-        tolerations=[
-            options.toleration("kubernetes.azure.com/scalesetpriority=spot:NoSchedule"),
-            options.toleration("dedicated"),
-        ],
+        scheduling=options.Scheduling(
+            node_selector=(("agentpool", "gpu"),),
+            tolerations=(
+                options.toleration("kubernetes.azure.com/scalesetpriority=spot:NoSchedule"),
+                options.toleration("dedicated"),
+            ),
+        ),
     )["spec"]["template"]["spec"]
     assert spec["nodeSelector"] == {
         "node.kubernetes.io/instance-type": "Standard_NC6",
@@ -256,3 +262,63 @@ def test_jobs_run_in_their_own_directory_not_the_submitting_machines() -> None:
         "python -m snakemake --cores 2 --configfiles .byok8s/params.json"
     )
     assert without_workdir(command, SimpleNamespace(overwrite_workdir=None)) == command
+
+
+def test_a_rules_scheduling_goes_on_top_of_the_runs() -> None:
+    run = options.scheduling(
+        {"node_selector": {"pool": "general", "zone": "a"}, "toleration": ["spot"],
+         "label": {"team": "genomics"}, "priority_class": "batch-low",
+         "image_pull_secret": "acr-pull", "service_account": "pipeline"},
+        "run",
+    )  # fmt: skip
+    rule = options.scheduling(
+        {"node_selector": "pool=highmem", "toleration": "sku=highmem:NoSchedule",
+         "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+             "nodeSelectorTerms": [{"matchExpressions": [
+                 {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
+         "annotation": {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"},
+         "image_pull_policy": "IfNotPresent", "image_pull_secret": ["acr-pull", "other"],
+         "active_deadline": 3600},
+        "rule align",
+    )  # fmt: skip
+    own = options.from_resources(
+        {"_cores": 1, "k8s_priority_class": "urgent", "k8s_label": "byok8s.io/rule=hijack,x=y"},
+        "align",
+    )
+    job = body(settings_scheduling=None, scheduling=own.over(rule.over(run)))
+    spec, template = job["spec"], job["spec"]["template"]
+    pod = template["spec"]
+    assert pod["nodeSelector"] == {"pool": "highmem", "zone": "a"}
+    assert [t["key"] for t in pod["tolerations"]] == ["spot", "sku"]
+    assert pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert pod["priorityClassName"] == "urgent" and pod["serviceAccountName"] == "pipeline"
+    assert pod["imagePullSecrets"] == [{"name": "acr-pull"}, {"name": "other"}]
+    assert pod["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+    assert spec["activeDeadlineSeconds"] == 3600
+    assert template["metadata"]["labels"]["team"] == "genomics"
+    assert template["metadata"]["labels"]["x"] == "y"
+    assert template["metadata"]["labels"]["byok8s.io/rule"] == "align_reads"  # ours win
+    assert template["metadata"]["annotations"] == {
+        "cluster-autoscaler.kubernetes.io/safe-to-evict": "false"
+    }
+
+
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        ({"node_selectr": "a=b"}, "unknown key 'node_selectr'"),
+        ({"priority_class": "Urgent!"}, "priority_class 'Urgent!' is not a Kubernetes name"),
+        ({"image_pull_policy": "Sometimes"}, "must be one of Always, IfNotPresent, Never"),
+        ({"active_deadline": 0}, "active_deadline must be whole seconds"),
+        ({"label": "team"}, "label 'team' is not a label KEY=VALUE"),
+        ({"toleration": "a:Sometimes"}, "EFFECT one of"),
+        ({"affinity": "close"}, "affinity must be a Kubernetes Affinity mapping"),
+        ({"image_pull_secret": ["Bad_Name"]}, "is not a Kubernetes name"),
+    ],
+)
+def test_bad_scheduling_says_where_and_what(given: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)) as caught:
+        options.scheduling(given, "rule align")
+    assert str(caught.value).startswith("rule align: ")
+    with pytest.raises(ValueError, match="set affinity in the workflow config"):
+        options.from_resources({"k8s_affinity": "x"}, "align")

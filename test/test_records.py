@@ -31,6 +31,7 @@ def test_a_local_run_is_recorded_with_its_jobs_and_checksummed_outputs(workdir: 
     assert record["state"] == "succeeded" and record["error"] is None
     assert f"record: {workdir / records.RUNS / record['run']}" in result.stdout
     assert record["workflow"]["bundled"] == "fanout"
+    assert record["workflow"]["config"]["targets"] == ["all"]
     assert record["params"]["samples"] == ["s1", "s2", "s3", "s4"]
     assert {"python", "byok8s", "snakemake"} <= set(record["versions"])
     assert record["options"]["executor"] == "local" and record["seconds"] > 0

@@ -30,6 +30,7 @@ class KubernetesExecutor(Executor):
             "service_account_name": cfg.service_account,
             "run_as_user": cfg.run_as_user,
             **cfg.pod_options(),
+            "follow": cfg.follow,
             "record_dir": str(cfg.record_dir) if cfg.record_dir else None,
         }
 
