@@ -94,7 +94,7 @@ class RunConfig:
     workdir: Path
     namespace: str
     jobs: int
-    cores: int
+    cores: int | None  # None: remote jobs take their rules' threads, uncapped
     storage: storage.Storage | None
     container_image: str | None
     envvars: tuple[str, ...]
@@ -187,10 +187,12 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
             "starting and ending with a letter or digit"
         )
     envvars = parse_envvars(values["envvars"], sources["envvars"], env)
-    if values["cores"] is None:
+    if values["cores"] is None and executor not in REMOTE_EXECUTORS:
         values["cores"], sources["cores"] = os.cpu_count() or 1, f"{DEFAULT} (all cores)"
+    # Remote jobs get their rules' threads, not this machine's core count: Snakemake
+    # caps every rule's threads at --cores, so it is only set when given.
     for name in ("jobs", "cores"):
-        if values[name] < 1:
+        if values[name] is not None and values[name] < 1:
             raise ConfigError(
                 f"{name} must be at least 1, got {values[name]} (from {sources[name]})"
             )

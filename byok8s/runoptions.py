@@ -38,7 +38,12 @@ OPTIONS: list[Callable[[Any], Any]] = [
         show_default=True,
         help="Jobs (pods) running at once on a cluster.",
     ),
-    click.option("--cores", type=int, help="Cores to use locally [default: all]."),
+    click.option(
+        "--cores",
+        type=int,
+        help="Cores to use locally [default: all]; on a cluster, a cap on every rule's threads "
+        "[default: none].",
+    ),
     click.option(
         "--service-account",
         metavar="NAME",

@@ -178,7 +178,7 @@ rule all:
     input: "huge.txt"
 rule huge:
     output: "huge.txt"
-    resources: mem_mb=64000000
+    threads: 1000
     shell: "echo never > {output}"
 """
 
@@ -186,7 +186,8 @@ rule huge:
 def test_pods_no_node_takes_fail_after_the_pending_timeout_with_the_reason(
     on_cluster: dict, cluster_s3: dict, workdir: Path
 ) -> None:
-    """A request no node can hold (64 TB of memory), then a taint the pod does not
+    """A request no node can hold (1000 CPUs: a rule's threads are not capped at this
+    machine's cores for a cluster), then a taint the pod does not
     tolerate: each is said while waiting, naming rule, job and pod, and fails the
     job after --pending-timeout with the scheduler's reason."""
     wf, params = own_workflow(workdir, HUGE_SNAKEFILE)
@@ -197,12 +198,13 @@ def test_pods_no_node_takes_fail_after_the_pending_timeout_with_the_reason(
     (pod,) = seen.pods
     err = result.stderr
     assert f"rule huge [job 1], pod {pod}, is waiting: unschedulable: 0/1 nodes" in err
-    assert "Insufficient memory" in err and "it fails after 8 s (--pending-timeout)" in err
+    assert "Insufficient cpu" in err and "it fails after 8 s (--pending-timeout)" in err
+    assert seen.pods[pod].spec.containers[0].resources.requests["cpu"] == "950000m"
     assert f"pod {pod}: did not start in 8 s (--pending-timeout): unschedulable: 0/1" in err
     last = err.strip().splitlines()[-1]
     assert last.startswith("byok8s: error: 1 job failed: rule huge [job 1]")
 
-    wf, params = own_workflow(workdir, HUGE_SNAKEFILE.replace("mem_mb=64000000", "mem_mb=100"))
+    wf, params = own_workflow(workdir, HUGE_SNAKEFILE.replace("threads: 1000", "threads: 1"))
     key = f"byok8s-test-{uuid.uuid4().hex[:6]}"
     with tainted_node(on_cluster, key):
         result, seen = run_on_s3(
@@ -261,6 +263,9 @@ def test_scheduling_per_rule_from_the_workflow_config_and_resources(
         "node_selector": {key: "yes"}, "toleration": [f"{key}=yes:NoSchedule"],
         "priority_class": high, "label": {"stage": "pinned"},
         "annotation": {"example.com/owner": "genomics"}, "image_pull_policy": "IfNotPresent",
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [
+                {"key": key, "operator": "In", "values": ["yes"]}]}]}}},
     }}  # fmt: skip
     (workdir / wf).write_text(json.dumps(config))
     with tainted_node(on_cluster, key) as node, priority_class(on_cluster, high):
@@ -275,6 +280,8 @@ def test_scheduling_per_rule_from_the_workflow_config_and_resources(
         assert pod.spec.node_name == node and pod.spec.node_selector == {key: "yes"}
         assert pod.metadata.labels["team"] == "genomics"  # the run's label, on every pod
     assert pinned.spec.priority_class_name == high and pinned.spec.priority == 1000
+    terms = pinned.spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution
+    assert terms.node_selector_terms[0].match_expressions[0].key == key
     assert pinned.metadata.labels["stage"] == "pinned"
     assert pinned.metadata.annotations["example.com/owner"] == "genomics"
     assert pinned.spec.containers[0].image_pull_policy == "IfNotPresent"
