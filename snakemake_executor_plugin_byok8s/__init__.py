@@ -322,6 +322,8 @@ class Executor(stock.Executor):
                 assert self._cleanup is not None
                 self._cleanup.submit(self._succeeded, j, result, status.newest(job_pods))
                 continue
+            if result.infra:
+                result = self._recheck(j, result, job_pods)
             again = self._infra_retry(j, result, job_pods)
             if again is not None:
                 yield again
@@ -333,6 +335,20 @@ class Executor(stock.Executor):
                 # failure to the Job controller, which starts a new one that would
                 # race a retry of the same job.
                 self._delete_job(j.external_jobid, job_pods)
+
+    def _recheck(
+        self, j: SubmittedJobInfo, result: status.Outcome, pods: Sequence[Any]
+    ) -> status.Outcome:
+        """A pod gone before its job finished, read against the Job as it is now (the
+        list may be 10 s old): its own deadline deletes it too, which is no reason to
+        run it again."""
+        try:
+            job = self.batchapi.read_namespaced_job(
+                j.external_jobid, self.namespace, _request_timeout=10
+            )
+        except Exception:  # noqa: BLE001 - gone too, or no answer: keep what we know
+            return result
+        return status.outcome(job, status.newest(list(pods)))
 
     def _infra_retry(
         self, j: SubmittedJobInfo, result: status.Outcome, pods: Sequence[Any]

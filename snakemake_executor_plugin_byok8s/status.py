@@ -5,11 +5,13 @@ is testable without a cluster."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from snakemake_executor_plugin_byok8s.podspec import CONTAINER
 
 LOG_TAIL_LINES = 20
+DEADLINE = "DeadlineExceeded: Job was active longer than specified deadline"  # as Kubernetes says
 # Waiting reasons that no amount of waiting fixes.
 HOPELESS_WAITING = ("InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError")
 # Pod failure reasons the node gives when it goes away or refuses the pod.
@@ -32,7 +34,7 @@ class Outcome:
 RUNNING = Outcome("running")
 
 
-def outcome(job: Any, pod: Any | None) -> Outcome:
+def outcome(job: Any, pod: Any | None, now: datetime | None = None) -> Outcome:
     """Classify a V1Job (None: deleted) and its newest pod (None: not created yet)."""
     name = pod.metadata.name if pod is not None else None
     if job is None:
@@ -41,6 +43,12 @@ def outcome(job: Any, pod: Any | None) -> Outcome:
     if failed is not None and failed.reason == "DeadlineExceeded":
         # Before the pod: the Job controller kills and deletes it, which is not why.
         return Outcome("failed", _job_failure(failed), name)
+    if (
+        _past_deadline(job, now or datetime.now(UTC))
+        and pod is not None
+        and (pod.metadata.deletion_timestamp is not None)
+    ):  # the same, seen before the Job's own status says so
+        return Outcome("failed", f"Kubernetes Job failed ({DEADLINE})", name)
     container = _container(pod)
     terminated = container.state.terminated if container and container.state else None
     if terminated is not None:
@@ -165,6 +173,12 @@ def _memory_limit(pod: Any) -> str | None:
         if container.name == CONTAINER and container.resources and container.resources.limits:
             return container.resources.limits.get("memory")
     return None
+
+
+def _past_deadline(job: Any, now: datetime) -> bool:
+    deadline = job.spec.active_deadline_seconds if job.spec else None
+    started = job.status.start_time if job.status else None
+    return bool(deadline and started and (now - started).total_seconds() >= deadline)
 
 
 def _job_failure(condition: Any) -> str:

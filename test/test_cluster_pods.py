@@ -199,7 +199,7 @@ def test_pods_no_node_takes_fail_after_the_pending_timeout_with_the_reason(
     err = result.stderr
     assert f"rule huge [job 1], pod {pod}, is waiting: unschedulable: 0/1 nodes" in err
     assert "Insufficient cpu" in err and "it fails after 8 s (--pending-timeout)" in err
-    assert seen.pods[pod].spec.containers[0].resources.requests["cpu"] == "950000m"
+    assert seen.pods[pod].spec.containers[0].resources.requests["cpu"] == "950"  # 950000m
     assert f"pod {pod}: did not start in 8 s (--pending-timeout): unschedulable: 0/1" in err
     last = err.strip().splitlines()[-1]
     assert last.startswith("byok8s: error: 1 job failed: rule huge [job 1]")
@@ -294,5 +294,8 @@ def test_scheduling_per_rule_from_the_workflow_config_and_resources(
         f"pod {slowpoke}: Kubernetes Job failed (DeadlineExceeded: Job was active longer "
         "than specified deadline)"
     ) in result.stderr
-    assert "infrastructure retry" not in result.stderr  # a deadline is the job's own
+    # A deadline is the job's own failure, never run again as the cluster's. (The
+    # high-priority pod may preempt another on the 2-CPU node: that one does go again.)
+    retried = [line for line in result.stderr.splitlines() if "infrastructure retry" in line]
+    assert not [line for line in retried if line.startswith("rule slowpoke")], retried
     assert left_behind(on_cluster)["jobs"] == []

@@ -298,3 +298,15 @@ def test_a_running_pod_is_not_waiting() -> None:
     running = pod(k8s.V1ContainerState(running=k8s.V1ContainerStateRunning()))
     running.status.phase = "Running"
     assert status.outcome(job(), running) == status.Outcome("running", pod="snakejob-1-abcde")
+
+
+def test_a_pod_deleted_past_its_jobs_deadline_is_the_deadline_not_the_cluster() -> None:
+    """The Job controller deletes the pod before it writes DeadlineExceeded."""
+    running = deleted(pod(k8s.V1ContainerState(running=k8s.V1ContainerStateRunning())))
+    timed = job()
+    timed.spec = k8s.V1JobSpec(active_deadline_seconds=4, template=k8s.V1PodTemplateSpec())
+    timed.status.start_time = T0
+    late = status.outcome(timed, running, now=T0 + timedelta(seconds=5))
+    assert (late.reason, late.infra) == (f"Kubernetes Job failed ({status.DEADLINE})", False)
+    early = status.outcome(timed, running, now=T0 + timedelta(seconds=2))
+    assert early.infra  # deleted before its deadline: the cluster's doing
