@@ -266,7 +266,8 @@ def test_scheduling_per_rule_from_the_workflow_config_and_resources(
         "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
             "nodeSelectorTerms": [{"matchExpressions": [
                 {"key": key, "operator": "In", "values": ["yes"]}]}]}}},
-    }}  # fmt: skip
+    }, "slowpoke": {"priority_class": high}}  # fmt: skip
+    # (pinned, at priority 1000, may preempt `own` on the 2-CPU node, not slowpoke)
     (workdir / wf).write_text(json.dumps(config))
     with tainted_node(on_cluster, key) as node, priority_class(on_cluster, high):
         result, seen = run_on_s3(
