@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from snakemake_executor_plugin_byok8s.podspec import CONTAINER, label_value
+from snakemake_executor_plugin_byok8s.podspec import label_value
+from snakemake_executor_plugin_byok8s.status import container_status
 
 JOURNAL = "jobs.jsonl"
 LOGS = "logs"
@@ -82,12 +83,12 @@ def _now() -> str:
 def _container_times(pod: Any) -> dict[str, str | None]:
     """When the job's container started and ended, as the kubelet saw it."""
     times: dict[str, str | None] = {"started": None, "finished": None}
-    for status in (pod.status.container_statuses if pod is not None and pod.status else None) or ():
-        if status.name != CONTAINER or status.state is None:
-            continue
-        state = status.state.terminated or status.state.running
-        if state is not None and state.started_at is not None:
-            times["started"] = state.started_at.isoformat()
-        if status.state.terminated is not None and status.state.terminated.finished_at:
-            times["finished"] = status.state.terminated.finished_at.isoformat()
+    status = container_status(pod)
+    if status is None or status.state is None:
+        return times
+    state = status.state.terminated or status.state.running
+    if state is not None and state.started_at is not None:
+        times["started"] = state.started_at.isoformat()
+    if status.state.terminated is not None and status.state.terminated.finished_at:
+        times["finished"] = status.state.terminated.finished_at.isoformat()
     return times

@@ -49,7 +49,7 @@ def outcome(job: Any, pod: Any | None, now: datetime | None = None) -> Outcome:
         and (pod.metadata.deletion_timestamp is not None)
     ):  # the same, seen before the Job's own status says so
         return Outcome("failed", f"Kubernetes Job failed ({DEADLINE})", name)
-    container = _container(pod)
+    container = container_status(pod)
     terminated = container.state.terminated if container and container.state else None
     if terminated is not None:
         if terminated.exit_code == 0:
@@ -116,7 +116,7 @@ def newest(pods: list[Any]) -> Any | None:
     if not pods:
         return None
     for pod in pods:
-        container = _container(pod)
+        container = container_status(pod)
         finished = container is not None and container.state and container.state.terminated
         if pod.metadata.deletion_timestamp is not None and not finished:
             return pod
@@ -147,7 +147,7 @@ def failure_message(result: Outcome, log_lines: list[str], log_file: str | None)
     return text + "\n"
 
 
-def _container(pod: Any | None) -> Any | None:
+def container_status(pod: Any | None) -> Any | None:
     if pod is None or pod.status is None:
         return None
     for status in pod.status.container_statuses or ():
@@ -169,9 +169,9 @@ def _exit_reason(terminated: Any, pod: Any) -> str:
 
 
 def _memory_limit(pod: Any) -> str | None:
-    for container in pod.spec.containers if pod.spec else ():
-        if container.name == CONTAINER and container.resources and container.resources.limits:
-            return container.resources.limits.get("memory")
+    container = _spec_container(pod)
+    if container is not None and container.resources and container.resources.limits:
+        return container.resources.limits.get("memory")
     return None
 
 
@@ -189,10 +189,16 @@ def _job_failure(condition: Any) -> str:
 
 
 def _image(pod: Any) -> str:
+    container = _spec_container(pod)
+    return str(container.image) if container is not None else "(unknown)"
+
+
+def _spec_container(pod: Any) -> Any | None:
+    """The job's container as the pod spec declares it."""
     for container in pod.spec.containers if pod.spec else ():
         if container.name == CONTAINER:
-            return str(container.image)
-    return "(unknown)"
+            return container
+    return None
 
 
 def _pod_condition(pod: Any, kind: str) -> Any | None:
