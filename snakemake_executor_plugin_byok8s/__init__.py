@@ -306,12 +306,11 @@ class Executor(stock.Executor):
             if jobs is None:
                 yield j
                 continue
-            result = status.outcome(
-                jobs.get(j.external_jobid), status.newest(pods.get(j.external_jobid, []))
-            )
             job_pods = pods.get(j.external_jobid, [])
-            if self.follower is not None and job_pods:
-                self.follower.pod_started(status.newest(job_pods), status.job_label(j.job))
+            pod = status.newest(job_pods)
+            result = status.outcome(jobs.get(j.external_jobid), pod)
+            if self.follower is not None and pod is not None:
+                self.follower.pod_started(pod, status.job_label(j.job))
             if result.state == "running":
                 result = self._waited(j, result)
             if result.state == "running":
@@ -320,25 +319,23 @@ class Executor(stock.Executor):
             if result.state == "succeeded":
                 self.report_job_success(j)
                 assert self._cleanup is not None
-                self._cleanup.submit(self._succeeded, j, result, status.newest(job_pods))
+                self._cleanup.submit(self._succeeded, j, result, pod)
                 continue
             if result.infra:
-                result = self._recheck(j, result, job_pods)
-            again = self._infra_retry(j, result, job_pods)
+                result = self._recheck(j, result, pod)
+            again = self._infra_retry(j, result, job_pods, pod)
             if again is not None:
                 yield again
                 continue
             self.logger.debug(f"Job {j.external_jobid} failed: {result.reason}")
-            self.report_job_error(j, msg=self._failure_message(j, result, job_pods))
+            self.report_job_error(j, msg=self._failure_message(j, result, pod))
             if not self.workflow.executor_settings.omit_job_cleanup:
                 # A failed Job's pods go at once: a pod deleted from outside is not a
                 # failure to the Job controller, which starts a new one that would
                 # race a retry of the same job.
                 self._delete_job(j.external_jobid, job_pods)
 
-    def _recheck(
-        self, j: SubmittedJobInfo, result: status.Outcome, pods: Sequence[Any]
-    ) -> status.Outcome:
+    def _recheck(self, j: SubmittedJobInfo, result: status.Outcome, pod: Any) -> status.Outcome:
         """A pod gone before its job finished, read against the Job as it is now (the
         list may be 10 s old): its own deadline deletes it too, which is no reason to
         run it again."""
@@ -348,10 +345,10 @@ class Executor(stock.Executor):
             )
         except Exception:  # noqa: BLE001 - gone too, or no answer: keep what we know
             return result
-        return status.outcome(job, status.newest(list(pods)))
+        return status.outcome(job, pod)
 
     def _infra_retry(
-        self, j: SubmittedJobInfo, result: status.Outcome, pods: Sequence[Any]
+        self, j: SubmittedJobInfo, result: status.Outcome, pods: Sequence[Any], pod: Any
     ) -> SubmittedJobInfo | None:
         """A job the cluster failed (its pod evicted, preempted, deleted, its node
         lost) goes again as a new Job, after a back-off, without spending the
@@ -361,7 +358,7 @@ class Executor(stock.Executor):
         if not result.infra or tries >= limit:
             return None
         self._infra_tries[j.job.jobid] = tries + 1
-        self.journal.finished(j, result, status.newest(list(pods)), None)
+        self.journal.finished(j, result, pod, None)
         self._delete_job(j.external_jobid, pods)
         name = f"{re.sub(r'-r[0-9]+$', '', j.external_jobid)}-r{tries + 1}"
         delay = INFRA_BACKOFF * 2**tries
@@ -460,9 +457,7 @@ class Executor(stock.Executor):
                 if exc.status != 404:
                     self.logger.warning(f"could not delete pod {pod.metadata.name}: {exc.reason}")
 
-    def _failure_message(
-        self, j: SubmittedJobInfo, result: status.Outcome, pods: Sequence[Any] = ()
-    ) -> str:
+    def _failure_message(self, j: SubmittedJobInfo, result: status.Outcome, pod: Any) -> str:
         lines: list[str] = []
         log_file = None
         text = None
@@ -472,7 +467,7 @@ class Executor(stock.Executor):
             log_file.write_text(text)
             lines = status.log_tail(text)
         try:
-            self.journal.finished(j, result, status.newest(list(pods)), text)
+            self.journal.finished(j, result, pod, text)
         except OSError as exc:
             self.logger.warning(f"could not record {status.job_label(j.job)}: {exc}")
         return status.failure_message(result, lines, str(log_file) if log_file else None)
