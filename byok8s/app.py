@@ -68,10 +68,9 @@ def _run(cfg: RunConfig, executor: executors.Executor, redact: output.Redactor) 
     finally:
         if not cfg.dry_run:
             _remove_sources(cfg)
-    failed = bool(result.failed or result.error)
     error = _error(result)
     if record is not None:
-        record.end(result, "failed" if failed else "succeeded", error.message if error else None)
+        record.end(result, "failed" if error else "succeeded", error.message if error else None)
     output.print_summary(result, staged, redact, record.directory if record else None)
     if error is not None:
         raise error
