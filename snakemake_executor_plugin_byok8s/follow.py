@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from snakemake_executor_plugin_byok8s.podspec import CONTAINER
+from snakemake_executor_plugin_byok8s.status import container_status
 
 FOLLOW_MARK = "byok8s_follow"  # the log record attribute byok8s.engine looks for
 
@@ -21,12 +22,13 @@ class Follower:
         self._followed: set[str] = set()
         self._streams: list[Any] = []
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
 
     def pod_started(self, pod: Any, label: str) -> None:
         """Start following `pod` (once) when its container runs or has run."""
         name = pod.metadata.name
-        statuses = (pod.status.container_statuses if pod.status else None) or ()
-        started = any(s.state and (s.state.running or s.state.terminated) for s in statuses)
+        state = getattr(container_status(pod), "state", None)
+        started = state is not None and bool(state.running or state.terminated)
         with self._lock:
             if not started or name in self._followed:
                 return
@@ -36,6 +38,7 @@ class Follower:
         ).start()
 
     def stop(self) -> None:
+        self._stopped.set()
         with self._lock:
             streams, self._streams = self._streams, []
         for stream in streams:
@@ -43,6 +46,7 @@ class Follower:
                 stream.close()
 
     def _follow(self, pod: str, label: str) -> None:
+        stream = None
         try:
             stream = self.api.read_namespaced_pod_log(
                 pod, self.namespace, container=CONTAINER, follow=True, _preload_content=False
@@ -51,11 +55,18 @@ class Follower:
                 self._streams.append(stream)
             pending = b""
             for chunk in stream.stream(1024):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
+                *lines, pending = (pending + chunk).split(b"\n")
                 for line in lines:
-                    self.emit(f"{label} | {line.decode(errors='replace').rstrip()}")
+                    self._line(label, line)
             if pending.strip():
-                self.emit(f"{label} | {pending.decode(errors='replace').rstrip()}")
+                self._line(label, pending)
         except Exception as exc:  # noqa: BLE001 - following is a courtesy: never fail a run
-            self.emit(f"{label} | (the log could not be followed: {exc})")
+            if not self._stopped.is_set():  # not the stream that stop() closed
+                self.emit(f"{label} | (the log could not be followed: {exc})")
+        finally:
+            with self._lock:
+                if stream in self._streams:
+                    self._streams.remove(stream)
+
+    def _line(self, label: str, raw: bytes) -> None:
+        self.emit(f"{label} | {raw.decode(errors='replace').rstrip()}")

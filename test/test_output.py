@@ -134,3 +134,51 @@ def test_followed_log_lines_are_shown_and_other_info_is_not() -> None:
     handler.emit(line)
     handler.emit(logging.LogRecord("snakemake", logging.INFO, "", 0, "Select jobs", None, None))
     assert seen == [(logging.INFO, "rule a [job 1] | hi")]
+
+
+def test_follow_splits_chunks_into_lines_and_is_quiet_when_stopped() -> None:
+    """Log chunks cut mid-line come out as whole lines; a stream that stop() closes
+    says nothing."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from kubernetes import client as k8s
+
+    from snakemake_executor_plugin_byok8s.follow import Follower
+
+    release = threading.Event()
+
+    class Stream:
+        def __init__(self, chunks: list[bytes], block: bool) -> None:
+            self.chunks, self.block = chunks, block
+
+        def stream(self, size: int):  # type: ignore[no-untyped-def]
+            yield from self.chunks
+            if self.block:
+                release.wait(5)
+                raise OSError("connection closed")
+
+        def close(self) -> None:
+            release.set()
+
+    streams = {"p1": Stream([b"line-1\nli", b"ne-2\nlast"], False), "p2": Stream([], True)}
+    api = SimpleNamespace(read_namespaced_pod_log=lambda pod, *a, **k: streams[pod])
+    shown: list[str] = []
+    follower = Follower(api, "ns", shown.append)
+    for name in streams:
+        pod = k8s.V1Pod(
+            metadata=k8s.V1ObjectMeta(name=name),
+            status=k8s.V1PodStatus(container_statuses=[k8s.V1ContainerStatus(
+                name="snakemake", image="i", image_id="", ready=True, restart_count=0,
+                state=k8s.V1ContainerState(running=k8s.V1ContainerStateRunning()))]),
+        )  # fmt: skip
+        follower.pod_started(pod, f"rule a [job {name}]")
+        follower.pod_started(pod, f"rule a [job {name}]")  # followed once
+    deadline = time.monotonic() + 5
+    while len(shown) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    follower.stop()
+    time.sleep(0.2)
+    assert shown == ["rule a [job p1] | line-1", "rule a [job p1] | line-2",
+                     "rule a [job p1] | last"]  # fmt: skip
