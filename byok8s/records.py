@@ -64,15 +64,15 @@ class Record:
     cfg: RunConfig
     run_id: str
     directory: Path
-    started: str
     started_at: float
+    fixed: dict[str, Any]  # what the run was given: written at its start and its end
 
     @classmethod
     def begin(cls, cfg: RunConfig) -> Record:
         run_id = new_id()
         directory = cfg.workdir / RUNS / run_id
         directory.mkdir(parents=True)
-        record = cls(cfg, run_id, directory, now(), time.monotonic())
+        record = cls(cfg, run_id, directory, time.monotonic(), _given(cfg, run_id))
         record._save(record._data("running", None, None), upload=False)
         return record
 
@@ -85,30 +85,14 @@ class Record:
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def _data(self, state: str, result: RunResult | None, error: str | None) -> dict[str, Any]:
-        cfg = self.cfg
-        wf = cfg.workflow
         ended = state != "running"
         return {
-            "format": FORMAT,
-            "run": self.run_id,
+            **self.fixed,
             "state": state,
-            "started": self.started,
             "ended": now() if ended else None,
             "seconds": round(time.monotonic() - self.started_at, 2) if ended else None,
-            "workflow": {
-                "config_file": str(wf.config_file),
-                "config": _config(wf.config_file),
-                "bundled": wf.bundled,
-                "snakefile": str(wf.snakefile),
-                "targets": list(wf.targets),
-                "params_file": str(wf.params_file),
-            },
-            "params": dict(wf.params),
-            "options": options(cfg),
-            "versions": versions(),
-            "image": cfg.container_image if cfg.executor == "kubernetes" else None,
             "jobs": jobs(result, self.directory / JOURNAL),
-            "outputs": outputs(cfg, result) if result is not None and ended else [],
+            "outputs": outputs(self.cfg, result) if result is not None and ended else [],
             "error": error,
             "snakemake_log": result.logfile if result is not None else None,
         }
@@ -126,6 +110,27 @@ class Record:
                     storage.put(f"{RUNS}/{self.run_id}/{relative}", path.read_bytes())
         except StorageError as exc:
             log.warning("could not save the run record in the bucket: %s", exc)
+
+
+def _given(cfg: RunConfig, run_id: str) -> dict[str, Any]:
+    wf = cfg.workflow
+    return {
+        "format": FORMAT,
+        "run": run_id,
+        "started": now(),
+        "workflow": {
+            "config_file": str(wf.config_file),
+            "config": _config(wf.config_file),
+            "bundled": wf.bundled,
+            "snakefile": str(wf.snakefile),
+            "targets": list(wf.targets),
+            "params_file": str(wf.params_file),
+        },
+        "params": dict(wf.params),
+        "options": options(cfg),
+        "versions": versions(),
+        "image": cfg.container_image if cfg.executor == "kubernetes" else None,
+    }
 
 
 def _config(path: Path) -> dict[str, Any] | None:
