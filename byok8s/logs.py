@@ -89,6 +89,7 @@ def _from_cluster(namespace: str, k8s_job: str) -> str | None:
     from kubernetes.client.exceptions import ApiException
 
     from byok8s.kube import TIMEOUT, core_api
+    from snakemake_executor_plugin_byok8s.podspec import CONTAINER
 
     try:
         api, _ = core_api()
@@ -100,7 +101,7 @@ def _from_cluster(namespace: str, k8s_job: str) -> str | None:
         newest = max(pods, key=lambda p: p.metadata.creation_timestamp)
         return str(
             api.read_namespaced_pod_log(
-                newest.metadata.name, namespace, container="snakemake", _request_timeout=TIMEOUT
+                newest.metadata.name, namespace, container=CONTAINER, _request_timeout=TIMEOUT
             )
         )
     except (ApiException, Byok8sError, OSError) as exc:
