@@ -28,12 +28,16 @@ def run(cfg: RunConfig) -> engine.RunResult:
     executor.preflight(cfg)
     if cfg.storage is not None:
         cfg.storage.check()
+    cfg = replace(cfg, run_id=records.new_id())
+    assert cfg.run_id is not None
     mine = None
     if cfg.storage is not None and not cfg.dry_run:
-        mine = lock.acquire(cfg.storage, cfg.workflow.config_file.name)
+        where = executor.where(cfg)
+        mine = lock.acquire(cfg.storage, cfg.workflow.config_file.name, cfg.run_id, where)
     try:
         return _run(cfg, executor, redact)
     finally:
+        executor.finish(cfg, cfg.run_id)
         if mine is not None and cfg.storage is not None:
             lock.release(cfg.storage, mine)
 
@@ -43,10 +47,11 @@ def _run(cfg: RunConfig, executor: executors.Executor, redact: output.Redactor) 
     workdir_existed = cfg.workdir.exists()
     record = None
     result = None
+    staged: RunConfig | None = None
     try:
         staged = _stage(cfg)
         if not cfg.dry_run:
-            record = records.Record.begin(staged)
+            record = records.Record.begin(staged, str(cfg.run_id))
             staged = replace(staged, record_dir=record.directory)
         plan = output.plan_lines(staged, executor.describe(staged))
         with output.ConsoleListener(redact, cfg.verbose, plan) as listener:
@@ -68,6 +73,9 @@ def _run(cfg: RunConfig, executor: executors.Executor, redact: output.Redactor) 
     finally:
         if not cfg.dry_run:
             _remove_sources(cfg)
+        if staged is not None and staged.workflow.configfile is not None:
+            staged.workflow.configfile.unlink(missing_ok=True)  # the record keeps the params
+    assert staged is not None
     error = _error(result)
     if record is not None:
         record.end(result, "failed" if error else "succeeded", error.message if error else None)
@@ -78,6 +86,10 @@ def _run(cfg: RunConfig, executor: executors.Executor, redact: output.Redactor) 
 
 
 def _error(result: engine.RunResult) -> Byok8sError | None:
+    """The run's own error when it is more than its jobs failing (storage, cluster),
+    else the failed jobs."""
+    if result.error is not None and not isinstance(result.error, WorkflowFailed):
+        return result.error
     if result.failed:
         names = "; ".join(job.label() for job in result.failed)
         count = len(result.failed)
@@ -105,7 +117,10 @@ def _remove_sources(cfg: RunConfig) -> None:
 def _unlock(cfg: RunConfig) -> None:
     """`--unlock`: what a killed run left locked, on the bucket and here."""
     if cfg.storage is not None:
-        held = lock.unlock(cfg.storage)
+        held = lock.holder(cfg.storage)
+        if held is not None:  # first what the run left running, then its lock
+            executors.get(str(held.get("executor") or cfg.executor)).remove_dead_run(cfg, held)
+            lock.unlock(cfg.storage)
         print(f"removed the lock of {lock.describe(held)} on {cfg.storage.url}" if held
               else f"no lock on {cfg.storage.url}")  # fmt: skip
     if (cfg.workdir / ".snakemake" / "locks").is_dir():
@@ -114,18 +129,22 @@ def _unlock(cfg: RunConfig) -> None:
 
 
 def _stage(cfg: RunConfig) -> RunConfig:
-    """Remote jobs only get files below the working directory: put the Snakefile there."""
+    """The params as a config file, and for remote jobs (which only get files below
+    the working directory) the Snakefile there too."""
     cfg.workdir.mkdir(parents=True, exist_ok=True)
     wf = cfg.workflow
-    if not cfg.remote:
+    if cfg.run_id is None:  # --unlock: Snakemake runs no job
         return cfg
-    # Params go to jobs as a config file in the source archive: Snakemake's
-    # --config serialisation does not carry lists or nested values.
+    # Params reach every job, spawned here (a group, a local rule of a remote run)
+    # or remotely, as one config file (in the sources for remote jobs): Snakemake's
+    # --config spelling carries no lists, no nested values and no one-letter keys.
     stage = cfg.workdir / STAGE_DIR
     stage.mkdir(exist_ok=True)
-    configfile = stage / "params.json"
+    configfile = stage / f"params-{cfg.run_id}.json"
     configfile.write_text(json.dumps(dict(wf.params), indent=1))
     wf = replace(wf, configfile=configfile)
+    if not cfg.remote:
+        return replace(cfg, workflow=wf)
     if wf.bundled is not None:
         target = stage / "workflows" / wf.bundled
         if target.exists():

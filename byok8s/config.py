@@ -119,6 +119,7 @@ class RunConfig:
     keep_sources: bool = False
     azure_batch: batch_options.BatchSettings | None = None
     record_dir: Path | None = None  # set by app for each run
+    run_id: str | None = None  # set by app for each run: names the record, lock and pods
     verbose: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 

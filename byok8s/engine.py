@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from byok8s import diagnose, snakefile
 from byok8s.config import RunConfig
 from byok8s.errors import Byok8sError, ConfigError, Locked, StorageError, WorkflowFailed
 from byok8s.executors import Executor
@@ -28,10 +29,13 @@ class JobRecord:
     jobid: int
     rule: str
     wildcards: Mapping[str, str]
-    state: str = "running"  # running | done | failed
+    state: str = "running"  # running | done | failed | unfinished (the run ended first)
     ready: str | None = None  # when Snakemake handed it to the executor (UTC, ISO 8601)
     ended: str | None = None
     outputs: list[str] = field(default_factory=list)  # paths or storage URLs
+    # A failed job's log files (path or URL -> last lines) and what it may lack.
+    logs: dict[str, list[str]] = field(default_factory=dict)
+    hints: list[str] = field(default_factory=list)
 
     def label(self) -> str:
         wc = ", ".join(f"{k}={v}" for k, v in self.wildcards.items())
@@ -55,15 +59,26 @@ class RunResult:
     def failed(self) -> list[JobRecord]:
         return [j for j in self.jobs.values() if j.state == "failed"]
 
+    def mark_unfinished(self) -> None:
+        """Jobs started and never seen to end: the run ended (on an error) first."""
+        for job in self.jobs.values():
+            if job.state == "running":
+                job.state, job.ended = "unfinished", _now()
+
+    @property
+    def unfinished(self) -> list[JobRecord]:
+        return [j for j in self.jobs.values() if j.state == "unfinished"]
+
     @property
     def skipped(self) -> int:
-        return max(self.planned - self.done - len(self.failed), 0)
+        return max(self.planned - self.done - len(self.failed) - len(self.unfinished), 0)
 
 
 class Listener:
     """What the engine reports while a run goes on (see byok8s.output)."""
 
     def planned(self, total: int) -> None: ...
+    def grown(self, total: int) -> None: ...  # a checkpoint added jobs
     def job_started(self, job: JobRecord) -> None: ...
     def job_finished(self, job: JobRecord) -> None: ...
     def job_failed(self, job: JobRecord, message: str) -> None: ...
@@ -73,14 +88,20 @@ class Listener:
 # Snakemake warnings that say nothing useful about a byok8s run (the sources of a
 # remote run are staged below the working directory, git or not): debug only.
 NOISE = ("Unable to retrieve additional files from git.",)
+# A line of Snakemake's job error that is not always true: the message above it
+# says how the job really ended (an exit status, or the pod's fate).
+UNFOUNDED = ("(command exited with non-zero exit code)", "message: None")
 
 
 class _EventHandler(logging.Handler):
     """Turns Snakemake's structured log records into Listener calls."""
 
-    def __init__(self, result: RunResult, listener: Listener, formatter: Any) -> None:
+    def __init__(
+        self, result: RunResult, listener: Listener, formatter: Any, cfg: RunConfig
+    ) -> None:
         super().__init__(logging.DEBUG)
         self.result, self.listener, self.snakemake_formatter = result, listener, formatter
+        self.cfg = cfg
         # Snakemake's scheduler turns SIGTERM into "finish the running jobs, start no
         # more"; byok8s cancels them instead, like Ctrl-C: its handler is put back.
         self.sigterm = signal.getsignal(signal.SIGTERM)
@@ -111,6 +132,9 @@ class _EventHandler(logging.Handler):
                 ready=_now(),
             )
             jobs[job.jobid] = job
+            if len(jobs) > self.result.planned:  # a checkpoint added jobs to the DAG
+                self.result.planned = len(jobs)
+                self.listener.grown(self.result.planned)
             self.listener.job_started(job)
         elif event == "job_finished":
             finished = jobs.get(int(record.job_id))  # type: ignore[attr-defined]
@@ -123,7 +147,7 @@ class _EventHandler(logging.Handler):
                 jobid, JobRecord(jobid, str(getattr(record, "rule_name", "?")), {})
             )
             job.state, job.ended = "failed", _now()
-            self.listener.job_failed(job, self.snakemake_formatter.format(record))
+            self.listener.job_failed(job, self._failure(job, record))
         elif getattr(record, FOLLOW_MARK, False):  # --follow: a pod's log line
             self.listener.message(logging.INFO, record.getMessage())
         elif not event and record.levelno >= logging.WARNING:
@@ -132,6 +156,24 @@ class _EventHandler(logging.Handler):
             self.listener.message(logging.DEBUG if quiet else record.levelno, text)
         elif not event and record.levelno == logging.DEBUG:
             self.listener.message(logging.DEBUG, record.getMessage())
+
+    def _failure(self, job: JobRecord, record: logging.LogRecord) -> str:
+        """Snakemake's account of a failed job, less what may not be true (it says
+        the command exited non-zero also for a pod that never started, and cannot
+        find a log file that is in the bucket), plus the end of each log file
+        and files the job may have needed but was not given."""
+        text = self.snakemake_formatter.format(record)
+        kept = [line for line in text.splitlines() if line.strip() not in UNFOUNDED]
+        found = diagnose.examine(
+            self.cfg,
+            job.rule,
+            list(getattr(record, "input", None) or ()),
+            list(getattr(record, "output", None) or ()),
+            list(getattr(record, "log", None) or ()),
+            text,
+        )
+        job.logs, job.hints = found.logs, found.hints
+        return "\n".join(kept + found.lines())
 
 
 def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
@@ -143,6 +185,9 @@ def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
     from snakemake.settings import types as st
 
     _register_own_plugins(executor)
+    from snakemake_executor_plugin_byok8s import compat
+
+    compat.apply()
     result = RunResult()
     started = time.monotonic()
     output_settings = st.OutputSettings(
@@ -153,7 +198,8 @@ def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
         nocolor=True,
     )
     with SnakemakeApi(output_settings) as api:
-        handler = _EventHandler(result, listener, DefaultFormatter(None, True))
+        # Log files are shown by diagnose (Snakemake's own read misses the bucket).
+        handler = _EventHandler(result, listener, DefaultFormatter(None, False), cfg)
         _route_logging(snakemake_logger, handler, cfg.verbose)
         workflow_api = None
         try:
@@ -181,6 +227,8 @@ def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
             result.error = error
         finally:
             result.seconds = time.monotonic() - started
+            if result.error is not None:
+                result.mark_unfinished()
             if workflow_api is not None:
                 result.outputs = _final_outputs(workflow_api, cfg)
                 _job_outputs(workflow_api, cfg, result)
@@ -218,13 +266,21 @@ def _dag(api: Any, cfg: RunConfig, st: Any) -> tuple[Any, Any]:
         snakefile=cfg.workflow.snakefile,
         workdir=cfg.workdir,
     )
-    dag_api = workflow_api.dag(
-        # Outputs of jobs that did not finish (a failed or interrupted run) are
-        # made again, so the next run resumes without --rerun-incomplete.
-        st.DAGSettings(
-            targets=frozenset(cfg.workflow.targets), forceall=cfg.forceall, force_incomplete=True
+    try:  # this reads and evaluates the Snakefile
+        dag_api = workflow_api.dag(
+            # Outputs of jobs that did not finish (a failed or interrupted run) are
+            # made again, so the next run resumes without --rerun-incomplete.
+            st.DAGSettings(
+                targets=frozenset(cfg.workflow.targets),
+                forceall=cfg.forceall,
+                force_incomplete=True,
+            )
         )
-    )
+    except Exception as exc:
+        error = snakefile.load_error(exc, workflow_api, cfg)
+        if error is None:
+            raise
+        raise error from exc
     return workflow_api, dag_api
 
 

@@ -10,6 +10,11 @@ from byok8s import bundled
 from byok8s.errors import ConfigError
 
 SUFFIXES = bundled.SUFFIXES
+# Bounds on what a config or params file may expand to. A YAML alias refers to a
+# node again without copying it, so a 1 KB file can stand for a hundred million
+# values; each alias is counted as often as it is used, before anything is built.
+MAX_BYTES = 16 * 1024 * 1024
+MAX_NODES = 1_000_000
 
 
 def find(name: str, kind: str) -> Path:
@@ -36,6 +41,12 @@ def find(name: str, kind: str) -> Path:
 def load_mapping(path: Path, kind: str) -> dict[str, Any]:
     """Read a JSON or YAML file that must hold one mapping with string keys."""
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise ConfigError(
+                f"{kind} {path} is {size} bytes, more than byok8s reads ({MAX_BYTES}); "
+                "keep large tables in input files the workflow reads, not in the config"
+            )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {kind} {path}: {exc}; check the file") from exc
@@ -64,13 +75,30 @@ def _parse_json(text: str, path: Path, kind: str) -> Any:
             f"{kind} {path} is not valid JSON: {exc.msg} at line {exc.lineno} "
             f"column {exc.colno}; fix the file"
         ) from exc
+    except RecursionError as exc:
+        raise _too_deep(path, kind) from exc
 
 
 def _parse_yaml(text: str, path: Path, kind: str) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            expanded = _expanded_size(node)
+            if expanded > MAX_NODES:
+                raise ConfigError(
+                    f"{kind} {path} expands to more than {MAX_NODES} values (YAML aliases "
+                    "repeat what they refer to); write the values out or use fewer aliases"
+                )
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except RecursionError as exc:
+        raise _too_deep(path, kind) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
@@ -78,6 +106,43 @@ def _parse_yaml(text: str, path: Path, kind: str) -> Any:
         raise ConfigError(
             f"{kind} {path} is not valid YAML: {problem}{where}; fix the file"
         ) from exc
+
+
+def _expanded_size(root: Any) -> int:
+    """How many nodes the document has once every alias is replaced by what it
+    refers to; stops counting past MAX_NODES. Each distinct node is visited once."""
+    import yaml
+
+    sizes: dict[int, int] = {}
+    busy: set[int] = set()
+
+    def size(node: Any) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in busy:  # an anchor used inside itself: infinite once expanded
+            return MAX_NODES + 1
+        busy.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = []
+        for child in children:
+            total += size(child)
+            if total > MAX_NODES:
+                break
+        busy.discard(key)
+        sizes[key] = min(total, MAX_NODES + 1)
+        return sizes[key]
+
+    return size(root)
+
+
+def _too_deep(path: Path, kind: str) -> ConfigError:
+    return ConfigError(f"{kind} {path} is nested too deeply to read; flatten it")
 
 
 def type_name(value: Any) -> str:

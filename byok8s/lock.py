@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import socket
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,10 +23,14 @@ LOCK = ".byok8s/lock.json"
 log = logging.getLogger(__name__)
 
 
-def acquire(storage: Storage, workflow: str) -> dict[str, Any]:
-    """Take the prefix's lock or raise Locked naming the run that holds it."""
+def acquire(
+    storage: Storage, workflow: str, run_id: str, where: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Take the prefix's lock or raise Locked naming the run that holds it. `where`
+    says where the run's jobs go, for `--unlock` to find what a killed run left."""
     mine = {
-        "run": uuid.uuid4().hex[:12],
+        "run": run_id,
+        **(where or {}),
         "workflow": workflow,
         "user": _user(),
         "host": socket.gethostname(),

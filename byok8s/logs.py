@@ -53,10 +53,15 @@ def fetch(
         if not attempts:
             yield Found(label, None, "it ran on this machine: see the Snakemake log "
                         f"{record.get('snakemake_log')}", ran_here=True)  # fmt: skip
-            continue
         for attempt in attempts:
             header = f"{label} attempt {attempt.get('attempt', 1)}, pod {attempt.get('pod')}"
             yield _one(header, attempt, local_dir, run, storage, namespace)
+        # A failed job's own log: files (its command's errors), as the record kept them.
+        for name, tail in (job.get("log_files") or {}).items():
+            text = "\n".join(tail) if tail else "(empty)"
+            yield Found(f"{label} log file {name}", text, "the run record: its last lines")
+        for hint in job.get("hints") or ():
+            yield Found(f"{label} hint", hint, "the run record")
 
 
 def _one(

@@ -114,6 +114,11 @@ class ConsoleListener(Listener):
         elif total:
             self._print(f"{total} job{'s' if total != 1 else ''} to run")
 
+    def grown(self, total: int) -> None:
+        self.total = total
+        if self.progress is not None:
+            self.progress.update(self.task, total=total)
+
     def job_started(self, job: JobRecord) -> None:
         if self.progress is not None:
             self.progress.update(self.task, description=f"{job.rule}")
@@ -163,12 +168,15 @@ def summary_lines(result: RunResult, cfg: RunConfig, record: Path | None = None)
     elif cfg.dry_run:
         lines.append(f"jobs: {verb} {result.planned}")
     else:
+        unfinished = f"{len(result.unfinished)} unfinished, " if result.unfinished else ""
         lines.append(
-            f"jobs: {result.done} run, {len(result.failed)} failed, "
+            f"jobs: {result.done} run, {len(result.failed)} failed, {unfinished}"
             f"{result.skipped} skipped (of {result.planned})"
         )
     for job in result.failed:
         lines.append(f"failed: {job.label()}")
+    for job in result.unfinished:
+        lines.append(f"unfinished: {job.label()}")
     if result.outputs and not result.error and not cfg.dry_run:
         lines.append("outputs:")
         lines += [f"  {o}" for o in result.outputs]

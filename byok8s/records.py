@@ -68,8 +68,7 @@ class Record:
     fixed: dict[str, Any]  # what the run was given: written at its start and its end
 
     @classmethod
-    def begin(cls, cfg: RunConfig) -> Record:
-        run_id = new_id()
+    def begin(cls, cfg: RunConfig, run_id: str) -> Record:
         directory = cfg.workdir / RUNS / run_id
         directory.mkdir(parents=True)
         record = cls(cfg, run_id, directory, time.monotonic(), _given(cfg, run_id))
@@ -193,7 +192,8 @@ def jobs(result: RunResult | None, journal: Path) -> list[dict[str, Any]]:
                 {k: v for k, v in entry.items() if k not in ("event", "jobid", "rule")}
             )
         for (jobid, _, _), entry in merged.items():  # in the order they were submitted
-            attempts.setdefault(jobid, []).append(entry)
+            for member in entry.get("members") or [jobid]:  # a group's pod: each member's
+                attempts.setdefault(member, []).append(entry)
     listed: list[dict[str, Any]] = []
     for job in result.jobs.values() if result is not None else ():
         listed.append(
@@ -205,6 +205,8 @@ def jobs(result: RunResult | None, journal: Path) -> list[dict[str, Any]]:
                 "ready": job.ready,
                 "ended": job.ended,
                 "outputs": list(job.outputs),
+                **({"log_files": dict(job.logs)} if job.logs else {}),
+                **({"hints": list(job.hints)} if job.hints else {}),
                 "attempts": attempts.pop(job.jobid, []),
             }
         )

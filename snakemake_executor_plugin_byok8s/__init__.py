@@ -36,10 +36,20 @@ from pathlib import Path
 from typing import Any
 
 import snakemake_executor_plugin_kubernetes as stock
-from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
+from snakemake_interface_executor_plugins.executors.base import (
+    AbstractExecutor,
+    SubmittedJobInfo,
+)
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
-from snakemake_executor_plugin_byok8s import jobcommand, options, podspec, status
+from snakemake_executor_plugin_byok8s import (
+    capacity,
+    jobcommand,
+    leftovers,
+    options,
+    podspec,
+    status,
+)
 from snakemake_executor_plugin_byok8s.follow import FOLLOW_MARK, Follower
 from snakemake_executor_plugin_byok8s.journal import Journal
 from snakemake_executor_plugin_byok8s.watch import PodWatcher, by_job
@@ -109,6 +119,14 @@ class ExecutorSettings(stock.ExecutorSettings):
             "type": str,
         },
     )
+    run_id: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "The byok8s run this is: names the run's Secret and labels its Jobs "
+            "and pods, so that whatever the run leaves is found and removed.",
+            "type": str,
+        },
+    )
     pending_timeout: int = dataclasses.field(
         default=PENDING_TIMEOUT,
         metadata={
@@ -133,6 +151,7 @@ class Executor(stock.Executor):
         self._jobs_at = float("-inf")
         self._submitted: dict[str, float] = {}  # Job name -> when it was created
         self._stuck: set[str] = set()  # Jobs whose waiting reason was reported
+        self._too_big: set[str] = set()  # Jobs no node can hold today (an autoscaler may)
         self._infra_tries: dict[int, int] = {}  # jobid -> re-submissions so far
         # Job names due to be created again (None) or whose creation failed (why).
         self._scheduled: dict[str, str | None] = {}
@@ -147,6 +166,7 @@ class Executor(stock.Executor):
             privileged=bool(self.privileged),
         )
         self.journal = Journal(self.workflow.executor_settings.record_dir)
+        self._capacity = capacity.Capacity(self.kubeapi)
         # Successful jobs: their logs are saved and their Jobs deleted off the status loop.
         self._cleanup = ThreadPoolExecutor(max_workers=4, thread_name_prefix="byok8s-cleanup")
         self.follower = None
@@ -212,6 +232,9 @@ class Executor(stock.Executor):
     def register_secret(self) -> None:
         """The stock Secret (the environment variables, with its size check), plus
         the run label and, when small enough, the workflow sources."""
+        run_id = self.workflow.executor_settings.run_id
+        if run_id:  # the run's Secret and label are named after byok8s's run id
+            self.run_namespace = leftovers.run_name(run_id)
         super().register_secret()
         patch: dict[str, Any] = {"metadata": {"labels": {podspec.RUN_LABEL: self.run_namespace}}}
         if self._sources is not None:
@@ -235,8 +258,14 @@ class Executor(stock.Executor):
         name = "snakejob-{}".format(
             stock.get_uuid(f"{self.run_namespace}-{job.jobid}-{job.attempt}")
         )
-        self._create(job, name)
-        self.report_job_submission(SubmittedJobInfo(job=job, external_jobid=name))
+        info = SubmittedJobInfo(job=job, external_jobid=name)
+        try:
+            self._create(job, name)
+        except capacity.NeverFits as exc:  # fails now, not after --pending-timeout
+            self.journal.finished(info, status.Outcome("failed", str(exc)), None, None)
+            self.report_job_error(info, msg=f"{exc}\n")
+            return
+        self.report_job_submission(info)
 
     def _create(self, job: JobExecutorInterface, name: str) -> None:
         from kubernetes.client.exceptions import ApiException
@@ -251,18 +280,36 @@ class Executor(stock.Executor):
                 run=self.run_namespace,
                 rule=job.name,
                 jobid=job.jobid,
-                command=jobcommand.without_workdir(self.format_job_exec(job), self.workflow),
+                command=jobcommand.through_jobrun(
+                    jobcommand.without_workdir(self.format_job_exec(job), self.workflow)
+                ),
                 resources=dict(job.resources),
                 settings=self._pod_settings,
                 scheduling=plan,
             )
+            cores = int(job.resources.get("_cores", 1))
+            if self._capacity.check(status.job_label(job), cores, body):
+                self._too_big.add(name)  # waits for an autoscaler: its wait says more
             self._kubernetes_retry(
                 lambda: self.batchapi.create_namespaced_job(self.namespace, body)
             )
             self._submitted[name] = time.monotonic()
             self.journal.submitted(job, name)
-        except (ApiException, ValueError) as exc:
-            raise WorkflowError(f"could not create the Kubernetes Job for {job}: {exc}") from exc
+        except capacity.NeverFits:
+            raise
+        except Exception as exc:  # the Job may exist: the run's end removes it (leftovers)
+            detail = _api_detail(exc) if isinstance(exc, ApiException) else exc
+            raise WorkflowError(
+                f"could not create the Kubernetes Job for {status.job_label(job)}: {detail}"
+            ) from exc
+
+    def print_job_error(self, job_info: SubmittedJobInfo, msg: Any = None, **kwargs: Any) -> None:
+        """The job's error as byok8s words it: the stock remote executor adds "see
+        the cluster/cloud log and the log files", which byok8s's message already
+        holds, and names a Job even when none was created."""
+        if job_info.external_jobid in self._submitted:
+            kwargs["external_jobid"] = job_info.external_jobid
+        AbstractExecutor.print_job_error(self, job_info, msg=msg, **kwargs)
 
     # --- status --------------------------------------------------------------
 
@@ -399,15 +446,17 @@ class Executor(stock.Executor):
         name = j.external_jobid
         waited = time.monotonic() - self._submitted.get(name, time.monotonic())
         limit = self.workflow.executor_settings.pending_timeout
+        hint = f"; {capacity.WAIT_HINT}" if name in self._too_big else ""
         if limit and waited >= limit:
             return status.Outcome(
                 "failed",
-                f"did not start in {limit} s (--pending-timeout): {result.waiting}",
+                f"did not start in {limit} s (--pending-timeout): {result.waiting}{hint}",
                 result.pod,
             )
         if result.stuck and name not in self._stuck:
             self._stuck.add(name)
             after = f"; it fails after {limit} s (--pending-timeout)" if limit else ""
+            after += hint  # "Insufficient cpu": the scheduler's word for too small
             self.logger.warning(
                 f"{status.job_label(j.job)}, pod {result.pod}, is waiting: {result.waiting}{after}"
             )
@@ -503,3 +552,12 @@ class Executor(stock.Executor):
         if self.follower is not None:
             self.follower.stop()
         super().shutdown()
+
+
+def _api_detail(exc: Any) -> str:
+    """An ApiException in one line: status, reason and the API server's message."""
+    try:
+        message = json.loads(exc.body or "{}").get("message", "")
+    except (ValueError, AttributeError):
+        message = ""
+    return f"HTTP {exc.status} {exc.reason}" + (f": {message}" if message else "")

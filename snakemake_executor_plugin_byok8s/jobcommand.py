@@ -20,3 +20,13 @@ def without_workdir(command: str, workflow: Any) -> str:
     if not workdir:
         return command
     return command.replace(" " + format_cli_arg("--directory", workdir), "", 1)
+
+
+SNAKEMAKE = " -m snakemake "
+JOBRUN = " -m snakemake_executor_plugin_byok8s.jobrun "
+
+
+def through_jobrun(command: str) -> str:
+    """Snakemake's job command, run through byok8s's jobrun (Snakemake with the
+    fixes of compat)."""
+    return command.replace(SNAKEMAKE, JOBRUN, 1)

@@ -17,7 +17,7 @@ JOURNAL = "jobs.jsonl"
 LOGS = "logs"
 
 
-def log_name(jobid: int, rule: str, attempt: int) -> str:
+def log_name(jobid: int | str, rule: str, attempt: int) -> str:
     return f"{jobid}-{label_value(rule)}-{attempt}.log"
 
 
@@ -73,6 +73,11 @@ class Journal:
 
 
 def _job_keys(job: Any) -> dict[str, Any]:
+    """A job's id, rule and attempt; a group job (one pod for several jobs) has a
+    uuid for an id, its group's name for a rule, and lists its members' ids."""
+    if job.is_group():
+        return {"jobid": str(job.jobid), "rule": str(job.name), "attempt": int(job.attempt),
+                "members": sorted(int(j.jobid) for j in job.jobs)}  # fmt: skip
     return {"jobid": int(job.jobid), "rule": str(job.name), "attempt": int(job.attempt)}
 
 

@@ -104,7 +104,11 @@ def _pending(pod: Any | None, waiting: Any | None) -> Outcome:
 
 
 def job_label(job: Any) -> str:
-    """`rule NAME (wildcards) [job N]`, as byok8s names jobs everywhere."""
+    """`rule NAME (wildcards) [job N]`, as byok8s names jobs everywhere; a group job
+    `group NAME (rule a [job 1], rule b [job 2])`."""
+    if job.is_group():
+        members = sorted(job.jobs, key=lambda j: int(j.jobid))
+        return f"group {job.name} (" + ", ".join(job_label(j) for j in members) + ")"
     wildcards = dict(getattr(job, "wildcards_dict", None) or {})
     wc = ", ".join(f"{k}={v}" for k, v in wildcards.items())
     return f"rule {job.name}" + (f" ({wc})" if wc else "") + f" [job {job.jobid}]"

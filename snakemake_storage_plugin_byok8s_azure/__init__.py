@@ -13,6 +13,7 @@ from typing import Optional
 
 import snakemake_storage_plugin_azure as upstream
 from snakemake_interface_storage_plugins.settings import StorageProviderSettingsBase
+from snakemake_interface_storage_plugins.storage_object import retry_decorator
 
 from byok8s.storage.azure import blob_service_client
 
@@ -44,4 +45,18 @@ class StorageProvider(upstream.StorageProvider):
 
 
 class StorageObject(upstream.StorageObject):
-    pass
+    """Upstream's, with directories found when a job elsewhere made them: upstream
+    answers "exists?" for a `directory()` output only after it listed the prefix
+    once (which the main process of a remote run never does, so the directory a
+    pod uploaded is "missing in storage"), and keeps a first "no" for good."""
+
+    def is_dir(self):
+        if not self._is_dir:
+            self._is_dir = any(self.get_prefix_blobs())
+        return self._is_dir
+
+    @retry_decorator
+    def exists(self) -> bool:
+        if not self.container_client().exists():
+            return False
+        return self.blob_client().exists() or self.is_dir()

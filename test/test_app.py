@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import tree
 from test_config import CLI, given
 
 from byok8s import app, config
@@ -23,18 +25,21 @@ def test_remote_run_stages_bundled_workflow_and_params(workdir: Path) -> None:
         ),
         CREDS,
     )
-    staged = app._stage(cfg)
+    staged = app._stage(replace(cfg, run_id="RUN1"))
     wf = staged.workflow
     assert wf.snakefile == workdir / ".byok8s/workflows/fanout/Snakefile"
     assert (workdir / ".byok8s/workflows/fanout/scripts/summary.py").is_file()
-    assert wf.configfile == workdir / ".byok8s/params.json"
+    assert wf.configfile == workdir / ".byok8s/params-RUN1.json"
     assert json.loads(wf.configfile.read_text()) == dict(cfg.workflow.params)
 
 
-def test_local_run_stages_nothing(workdir: Path) -> None:
-    cfg = config.resolve(given(), {})
-    assert app._stage(cfg) == cfg
-    assert list(workdir.iterdir()) == []
+def test_local_run_stages_only_the_params(workdir: Path) -> None:
+    """Jobs Snakemake spawns here get the params through the same config file."""
+    cfg = replace(config.resolve(given(), {}), run_id="RUN1")
+    staged = app._stage(cfg)
+    assert staged.workflow.snakefile == cfg.workflow.snakefile
+    assert staged.workflow.configfile == workdir / ".byok8s/params-RUN1.json"
+    assert tree(workdir) == {".byok8s", ".byok8s/params-RUN1.json"}
 
 
 def test_remote_snakefile_outside_workdir_is_refused(workdir: Path, tmp_path: Path) -> None:
@@ -45,4 +50,4 @@ def test_remote_snakefile_outside_workdir_is_refused(workdir: Path, tmp_path: Pa
         given(snakefile=(str(outside / "Snakefile"), CLI), bucket=("s3://my-bucket", CLI)), CREDS
     )
     with pytest.raises(ConfigError, match="outside the working directory"):
-        app._stage(cfg)
+        app._stage(replace(cfg, run_id="RUN1"))

@@ -61,6 +61,21 @@ def test_summary_counts_and_outputs(tmp_path: Path) -> None:
     assert dry[:2] == ["byok8s: dry run in 0.0 s", "jobs: would run 4"]
 
 
+def test_a_run_that_ends_on_a_storage_error_counts_what_happened(tmp_path: Path) -> None:
+    """A job started and not seen to end (the run failed checking its outputs in
+    storage) is neither run nor skipped."""
+    from byok8s.errors import StorageError
+
+    result = RunResult(planned=3, error=StorageError("storage s3://b: Missing files"))
+    result.jobs = {2: JobRecord(2, "split", {"sample": "a"})}
+    result.mark_unfinished()
+    lines = output.summary_lines(result, cfg(tmp_path))
+    assert lines[1:3] == [
+        "jobs: 0 run, 0 failed, 1 unfinished, 2 skipped (of 3)",
+        "unfinished: rule split (sample=a) [job 2]",
+    ]
+
+
 def _feed(listener: output.ConsoleListener) -> None:
     with listener:
         listener.planned(2)
@@ -106,7 +121,7 @@ def test_snakemake_noise_is_shown_only_with_verbose() -> None:
         def message(self, level: int, text: str) -> None:
             seen.append((level, text))
 
-    handler = _EventHandler(RunResult(), Recording(), formatter=None)
+    handler = _EventHandler(RunResult(), Recording(), formatter=None, cfg=None)
     noise = "Unable to retrieve additional files from git. This is not a git repository."
     for text in (noise, "Some other warning"):
         handler.emit(logging.LogRecord("snakemake", logging.WARNING, "", 0, text, None, None))
@@ -128,7 +143,7 @@ def test_followed_log_lines_are_shown_and_other_info_is_not() -> None:
         def message(self, level: int, text: str) -> None:
             seen.append((level, text))
 
-    handler = _EventHandler(RunResult(), Recording(), formatter=None)
+    handler = _EventHandler(RunResult(), Recording(), formatter=None, cfg=None)
     line = logging.LogRecord("snakemake", logging.INFO, "", 0, "rule a [job 1] | hi", None, None)
     setattr(line, FOLLOW_MARK, True)
     handler.emit(line)

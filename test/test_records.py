@@ -106,7 +106,7 @@ def fake_cluster_run(workdir: Path, run: str = "20261123T100000Z-abcdef") -> Pat
     """A run record as a cluster run leaves it: the plugin's journal and logs."""
     directory = workdir / records.RUNS / run
     journal = Journal(str(directory))
-    job = SimpleNamespace(jobid=3, name="align", attempt=1)
+    job = SimpleNamespace(jobid=3, name="align", attempt=1, is_group=lambda: False)
     journal.submitted(job, "snakejob-abc")
     ok = status.Outcome("succeeded", pod="snakejob-abc-x1", started=True)
     journal.finished(SimpleNamespace(job=job, external_jobid="snakejob-abc"), ok,

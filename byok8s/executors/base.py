@@ -29,3 +29,15 @@ class Executor:
 
     def describe(self, cfg: RunConfig) -> str:
         return f"this machine ({cfg.cores} cores)"
+
+    def where(self, cfg: RunConfig) -> dict[str, Any]:
+        """What the run's lock records so that `--unlock` can find what it left."""
+        return {"executor": cfg.executor}
+
+    def finish(self, cfg: RunConfig, run_id: str) -> None:
+        """At the end of every run, whatever its shape: remove what it left running
+        or stored on the backend (never raises)."""
+
+    def remove_dead_run(self, cfg: RunConfig, held: dict[str, Any]) -> None:
+        """`--unlock`: remove what the run holding the lock `held` left behind,
+        saying what first."""

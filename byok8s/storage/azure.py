@@ -191,9 +191,10 @@ class AzureStorage(Storage):
                 return False
         return True
 
-    def get(self, relative: str) -> bytes:
+    def get(self, relative: str, start: int = 0) -> bytes:
         with self.errors("read", relative):
-            return bytes(self.container.download_blob(self.url.key(relative)).readall())
+            blob = self.container.download_blob(self.url.key(relative), offset=start or None)
+            return bytes(blob.readall())
 
     def stat(self, relative: str) -> dict[str, Any]:
         with self.errors("read", relative):

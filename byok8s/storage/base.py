@@ -83,7 +83,12 @@ class Storage(ABC):
         """Write an object only if it does not exist, atomically; False if it did."""
 
     @abstractmethod
-    def get(self, relative: str) -> bytes: ...
+    def get(self, relative: str, start: int = 0) -> bytes:
+        """The object's bytes from `start` on."""
+
+    def tail(self, relative: str, limit: int) -> bytes:
+        """At most the last `limit` bytes of an object."""
+        return self.get(relative, max(int(self.stat(relative)["size"]) - limit, 0))
 
     @abstractmethod
     def delete(self, relative: str) -> None: ...

@@ -82,9 +82,10 @@ class GcsStorage(Storage):
                 return False
         return True
 
-    def get(self, relative: str) -> bytes:
+    def get(self, relative: str, start: int = 0) -> bytes:
         with self.errors("read", relative):
-            return bytes(self.bucket.blob(self.url.key(relative)).download_as_bytes())
+            blob = self.bucket.blob(self.url.key(relative))
+            return bytes(blob.download_as_bytes(start=start or None))
 
     def stat(self, relative: str) -> dict[str, Any]:
         import base64

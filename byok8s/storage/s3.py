@@ -121,9 +121,10 @@ class S3Storage(Storage):
                 raise
         return True
 
-    def get(self, relative: str) -> bytes:
+    def get(self, relative: str, start: int = 0) -> bytes:
         with self.errors("read", relative):
-            obj = self.client.get_object(Bucket=self.url.name, Key=self.url.key(relative))
+            ranged = {"Range": f"bytes={start}-"} if start else {}
+            obj = self.client.get_object(Bucket=self.url.name, Key=self.url.key(relative), **ranged)
             return bytes(obj["Body"].read())
 
     def stat(self, relative: str) -> dict[str, Any]:

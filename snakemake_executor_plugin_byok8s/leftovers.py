@@ -1,0 +1,80 @@
+"""What a run created on the cluster (its Jobs, their pods and its Secret), found by
+the run's label and removed: at the end of every run, whatever its shape (nothing
+to do, failed before submitting, interrupted), and by `--unlock` for a run that
+was killed outright."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from snakemake_executor_plugin_byok8s.podspec import RUN_LABEL
+
+GRACE = 2  # seconds a left-over pod has to stop
+
+
+def run_name(run_id: str) -> str:
+    """The run's Secret name and the value of its RUN_LABEL, from byok8s's run id."""
+    return "byok8s-" + re.sub(r"[^a-z0-9-]", "-", run_id.lower())[:48].strip("-")
+
+
+@dataclass
+class Found:
+    jobs: list[str] = field(default_factory=list)
+    pods: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.jobs or self.pods or self.secrets)
+
+    def describe(self) -> str:
+        parts = [
+            f"{len(names)} {kind}{'s' * (len(names) != 1)} ({', '.join(sorted(names))})"
+            for kind, names in (("Job", self.jobs), ("pod", self.pods), ("Secret", self.secrets))
+            if names
+        ]
+        return ", ".join(parts) or "nothing"
+
+
+def find(core: Any, batch: Any, namespace: str, run: str) -> Found:
+    from kubernetes.client.exceptions import ApiException
+
+    selector = f"{RUN_LABEL}={run}"
+    found = Found(
+        jobs=[j.metadata.name for j in batch.list_namespaced_job(
+            namespace, label_selector=selector, _request_timeout=30).items],
+        pods=[p.metadata.name for p in core.list_namespaced_pod(
+            namespace, label_selector=selector, _request_timeout=30).items],
+        secrets=[s.metadata.name for s in core.list_namespaced_secret(
+            namespace, label_selector=selector, _request_timeout=30).items],
+    )  # fmt: skip
+    if run not in found.secrets:  # created, but stopped before it was labelled
+        try:
+            core.read_namespaced_secret(run, namespace, _request_timeout=30)
+            found.secrets.append(run)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+    return found
+
+
+def remove(core: Any, batch: Any, namespace: str, found: Found) -> None:
+    """Delete what `find` found; what is already gone is no error."""
+    from kubernetes.client import V1DeleteOptions
+    from kubernetes.client.exceptions import ApiException
+
+    deletions = [
+        *(lambda n=n: batch.delete_namespaced_job(
+            n, namespace, body=V1DeleteOptions(propagation_policy="Background"))
+          for n in found.jobs),
+        *(lambda n=n: core.delete_namespaced_pod(n, namespace, grace_period_seconds=GRACE)
+          for n in found.pods),
+        *(lambda n=n: core.delete_namespaced_secret(n, namespace) for n in found.secrets),
+    ]  # fmt: skip
+    for delete in deletions:
+        try:
+            delete()
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
