@@ -48,6 +48,7 @@ RUN_OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
     "node_selector": (list, dict),  # ["KEY=VALUE", ...] or {KEY: VALUE}
     "toleration": list,
     "pending_timeout": int,
+    "cpu_scalar": (int, float),
     "infra_retries": int,
     "follow": bool,
     "priority_class": str,
@@ -111,6 +112,7 @@ class RunConfig:
     node_selector: tuple[str, ...] = ()
     toleration: tuple[str, ...] = ()
     pending_timeout: int = 900
+    cpu_scalar: float = 0.95
     infra_retries: int = 3
     follow: bool = False
     # {"run": {...}, "rules": {RULE: {...}}}: what pods run where (options.SCHEDULING_KEYS)
@@ -135,6 +137,7 @@ class RunConfig:
         return {
             **listed,
             "pending_timeout": self.pending_timeout,
+            "cpu_scalar": self.cpu_scalar,
             "infra_retries": self.infra_retries,
             "scheduling": json.dumps(dict(self.scheduling), sort_keys=True)
             if self.scheduling
@@ -217,6 +220,12 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
         )
 
     pod_options = podconfig.pod_options(values, sources)
+    scalar = values.get("cpu_scalar", 0.95)
+    if isinstance(scalar, bool) or not 0 < scalar <= 1:
+        raise ConfigError(
+            f"cpu_scalar must be a number above 0 and at most 1, got {scalar!r} "
+            f"(from {sources.get('cpu_scalar', DEFAULT)})"
+        )
     if values.get("pending_timeout", 0) < 0:
         raise ConfigError(
             f"--pending-timeout must be seconds (0 or more; 0 waits forever), "
@@ -264,6 +273,7 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
         use_conda=bool(values["use_conda"]),
         **pod_options,
         pending_timeout=values.get("pending_timeout", 900),
+        cpu_scalar=float(values.get("cpu_scalar", 0.95)),
         infra_retries=values.get("infra_retries", 3),
         follow=bool(values.get("follow")),
         scheduling=MappingProxyType(scheduling),
@@ -328,6 +338,7 @@ def _type_phrase(expected: type | tuple[type, ...]) -> str:
         int: "an integer",
         bool: "true or false",
         list: "a list of strings",
+        (int, float): "a number",
     }
     return phrases.get(expected, str(expected))
 

@@ -133,7 +133,7 @@ def side_files(
         missing = sorted(
             n for n in beside
             if _url(cfg, n, relative is not None) not in declared
-            and (_index_like(n, shown) or PurePosixPath(n).name in text)
+            and (_index_like(n, shown) or _named(PurePosixPath(n).name, text))
         )  # fmt: skip
         if missing:
             hints.append(_hint(rule, shown, missing, where))
@@ -156,6 +156,11 @@ def _hint(rule: str, given: str, missing: list[str], where: str) -> str:
         f"only its declared inputs; declare {'it' if one else 'them'} as input "
         f"(e.g. {example}) so that {'it is' if one else 'they are'} staged"
     )
+
+
+def _named(name: str, text: str) -> bool:
+    """`name` stands in `text` as a whole file name (not inside test.inter)."""
+    return re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", text) is not None
 
 
 def _index_like(name: str, given: str) -> bool:

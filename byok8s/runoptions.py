@@ -125,6 +125,15 @@ OPTIONS: list[Callable[[Any], Any]] = [
         "become pod requests (mem_mb also the memory limit).",
     ),
     click.option(
+        "--cpu-scalar",
+        type=click.FloatRange(min=0.01, max=1.0),
+        default=0.95,
+        show_default=True,
+        metavar="FACTOR",
+        help="A pod requests threads x FACTOR CPUs (lower it for rules whose threads are "
+        "mostly idle, or to fit a rule's threads on smaller nodes).",
+    ),
+    click.option(
         "--pending-timeout",
         type=int,
         default=900,

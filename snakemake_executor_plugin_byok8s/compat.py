@@ -20,6 +20,13 @@ Snakemake alone fails on a cluster without a shared filesystem.
   `open()` of its file sees what a shared filesystem would show. Snakemake alone
   finds nothing there, in the main process and in the pods alike, and the job
   that aggregates silently gets no input. In the main process and in the job.
+- snakemake 9.27, `snakemake.jobs.Job.postprocess` and
+  `DAG.get_unneeded_temp_files`: a remote job is told which of its temp() outputs
+  no other job needs (`--unneeded-temp-files`) and does not store them, but the
+  main process then waits for every output in storage and fails the run
+  ("Missing files ... (missing in storage)"). byok8s's main process does not
+  wait for those, as Snakemake already does for a group job. Only without a
+  shared filesystem. In the main process.
 """
 
 from __future__ import annotations
@@ -30,6 +37,19 @@ from typing import Any
 
 CHECKED = {"snakemake": "9.27.1", "snakemake-storage-plugin-s3": "0.3.6"}
 MARK = "byok8s"
+# Every private (or not plugin-interface) name the fixes use, as module:attribute
+# paths; test_compat.py checks that the installed versions have each.
+NAMES = (
+    "snakemake_storage_plugin_s3:StorageObject.is_dir",
+    "snakemake_storage_plugin_s3:StorageObject.get_subkeys",
+    "snakemake.io:_IOFile.store_in_storage",
+    "snakemake.io:is_flagged",
+    "snakemake.checkpoints:Checkpoint.get",
+    "snakemake.jobs:Job.postprocess",
+    "snakemake.jobs:Job.is_local",
+    "snakemake.dag:DAG.get_unneeded_temp_files",
+    "snakemake.cli:main",
+)
 
 
 def apply() -> None:
@@ -37,6 +57,7 @@ def apply() -> None:
     import snakemake_storage_plugin_s3 as s3
 
     _fetch_checkpoint_outputs()
+    _skip_unneeded_temp_outputs()
     if getattr(s3.StorageObject.is_dir, MARK, False):
         return
 
@@ -94,3 +115,24 @@ def _fetch_checkpoint_outputs() -> None:
 
     setattr(get, MARK, True)
     checkpoints.Checkpoint.get = get
+
+
+def _skip_unneeded_temp_outputs() -> None:
+    from snakemake.jobs import Job
+    from snakemake_interface_executor_plugins.settings import SharedFSUsage
+
+    original = Job.postprocess
+    if getattr(original, MARK, False):
+        return
+
+    async def postprocess(self: Any, *args: Any, **kwargs: Any) -> Any:
+        shared = self.dag.workflow.storage_settings.shared_fs_usage
+        remote = not self.is_local and SharedFSUsage.INPUT_OUTPUT not in shared
+        if remote and not kwargs.get("error") and not kwargs.get("ignore_missing_output"):
+            unneeded = list(self.dag.get_unneeded_temp_files(self))
+            if unneeded:
+                kwargs["ignore_missing_output"] = unneeded
+        return await original(self, *args, **kwargs)
+
+    setattr(postprocess, MARK, True)
+    Job.postprocess = postprocess  # type: ignore[method-assign]

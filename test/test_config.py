@@ -39,6 +39,7 @@ def given(**overrides: tuple) -> dict:
         "node_selector": ((), DEFAULT),
         "toleration": ((), DEFAULT),
         "pending_timeout": (900, DEFAULT),
+        "cpu_scalar": (0.95, DEFAULT),
         "default_resources": ((), DEFAULT),
         "priority_class": (None, DEFAULT),
         "image_pull_policy": (None, DEFAULT),
@@ -255,3 +256,13 @@ def test_scheduling_for_the_run_and_per_rule_reaches_the_plugin(workdir: Path) -
                 "active_deadline": 3600, "affinity": affinity},
         "rules": {"target1": {"priority_class": "urgent", "toleration": ["gpu"]}},
     }  # fmt: skip
+
+
+def test_cpu_scalar_from_the_workflow_config_reaches_the_pods(workdir: Path) -> None:
+    write_json(workdir / "wf.json", {"workflow": "alpha", "cpu_scalar": 0.5})
+    cfg = config.resolve(given(workflow_config=("wf.json", CLI)), {})
+    assert cfg.cpu_scalar == 0.5 and cfg.pod_options()["cpu_scalar"] == 0.5
+    for bad in (0, 1.5, True, "half"):
+        write_json(workdir / "wf.json", {"workflow": "alpha", "cpu_scalar": bad})
+        with pytest.raises(ConfigError, match="cpu_scalar must be|'cpu_scalar' must be a number"):
+            config.resolve(given(workflow_config=("wf.json", CLI)), {})

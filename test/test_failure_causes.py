@@ -134,3 +134,5 @@ def test_hint_wording() -> None:
     assert diagnose._index_like("ref/genome.dict", "ref/genome.fa")
     assert diagnose._index_like("r/s.bai", "r/s.bam")
     assert not diagnose._index_like("r/s.txt", "r/s.bam")
+    assert diagnose._named("genome.fa.bwt", "cannot open genome.fa.bwt: no such file")
+    assert not diagnose._named("test.in", "cp test.inter out/test.inter.bak")

@@ -1,0 +1,33 @@
+"""The tests of Snakemake's suite that CI runs every way (test_conformance.py):
+checkpoints, directories, groups, temp and protected files, scripts, run: blocks,
+params, wildcard constraints, pipes, shadow rules, modules, config and resources."""
+
+SUBSET = [
+    # checkpoints
+    "test_checkpoints", "test_checkpoints_dir", "test_checkpoints_many",
+    "test_checkpoint_allowed_rules", "test_module_checkpoint",
+    # directories
+    "test_directory2",
+    # groups
+    "test_group_jobs", "test_group_temp",
+    # temp and protected
+    "test_temp", "test_temp_expand", "test_temp_and_all_input", "test_protected_symlink_output",
+    # scripts, run:, shell
+    "test_script_import_snakemake_obj", "test_run_namedlist", "test_shell", "test_long_shell",
+    # params
+    "test_params", "test_format_params", "test_params_empty_inherit",
+    # wildcards and their constraints
+    "test_module_wildcard_constraints", "test_wildcard_keyword", "test_same_wildcard",
+    # pipes
+    "test_pipes2", "test_pipes_multiple",
+    # shadow rules
+    "test_shadow", "test_shadow_copy", "test_shadowed_log",
+    # config, resources, modules, misc
+    "test_config", "test_update_config", "test_default_resources", "test_multiext",
+    "test_localrule", "test_unpack_dict", "test01",
+]  # fmt: skip
+# Also on the cluster with Azure Blob (Azurite).
+AZURE = [
+    "test_checkpoints", "test_group_jobs", "test_temp", "test_script_import_snakemake_obj",
+    "test_pipes2", "test_multiext",
+]  # fmt: skip

@@ -1,0 +1,163 @@
+"""Snakemake's own test workflows through byok8s (test/conformance/): the CI subset,
+every way. A test that passes with plain Snakemake (with the same storage, for the
+bucket ways) must pass through byok8s; one that fails with plain Snakemake too and
+here is reported as an expected failure with plain Snakemake's reason, as the
+README's table does, never counted as a pass.
+
+The runs of a way go three at a time (each in its own directory, bucket prefix and
+namespace), started by the first test of the way; each test then checks its own.
+The whole suite: `.venv/bin/python test/conformance/run_suite.py` (README)."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "conformance"))
+import buckets  # noqa: E402
+import runner  # noqa: E402
+import suite  # noqa: E402
+from ci_subset import AZURE, SUBSET  # noqa: E402
+
+ROOT = suite.sdist()
+TESTS = ROOT / "tests"
+CASES = {c.name: c for c in suite.cases(ROOT) if c.name in SUBSET}
+AT_ONCE = 3
+
+
+def test_the_subset_is_selected_and_big_enough() -> None:
+    assert sorted(CASES) == sorted(SUBSET), set(SUBSET) - set(CASES)
+    assert len(SUBSET) >= 30 and set(AZURE) <= set(SUBSET)
+
+
+def run_all(names: list[str], way: str, where: Callable[[str], tuple[Any, list[str]]],
+            work: Path) -> dict[str, runner.Outcome]:  # fmt: skip
+    """Every named case one way, AT_ONCE at a time."""
+
+    def one(name: str) -> runner.Outcome:
+        bucket, options = where(name)
+        return runner.run(CASES[name], TESTS, way, work, bucket, options)
+
+    with ThreadPoolExecutor(AT_ONCE) as pool:
+        return dict(zip(names, pool.map(one, names), strict=True))
+
+
+def s3_bucket(s3: dict, name: str) -> buckets.S3Bucket:
+    from conftest import S3_KEY, S3_SECRET
+
+    prefix = f"{name}-{uuid.uuid4().hex[:6]}".replace("_", "-")
+    env = {"AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
+    return buckets.S3Bucket(s3["client"], s3["bucket"], prefix, s3["endpoint"], env)
+
+
+@pytest.fixture(scope="session")
+def work() -> Any:
+    with tempfile.TemporaryDirectory(prefix="byok8s-conformance-") as path:
+        yield Path(path)
+
+
+@pytest.fixture(scope="session")
+def session_s3(s3_server: Any) -> dict:
+    """One bucket for the session's conformance runs (a prefix a run)."""
+    return _session_bucket(s3_server)
+
+
+def _session_bucket(server: Any) -> dict:
+    import boto3
+    from conftest import S3_KEY, S3_SECRET
+
+    endpoint = f"http://{server.host}:{server.port}"
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id=S3_KEY, aws_secret_access_key=S3_SECRET)  # fmt: skip
+    name = f"conformance-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=name)
+    return {"client": client, "bucket": name, "endpoint": endpoint}
+
+
+@pytest.fixture(scope="session")
+def local_ways(work: Path, session_s3: dict) -> dict[str, dict[str, runner.Outcome]]:
+    """plain, plain-bucket, local and bucket, for the whole subset."""
+
+    def where(way: str) -> Callable[[str], tuple[Any, list[str]]]:
+        bucketed = way in ("plain-bucket", "bucket")
+        return lambda name: (s3_bucket(session_s3, name) if bucketed else None, [])
+
+    ways = ("plain", "plain-bucket", "local", "bucket")
+    return {way: run_all(SUBSET, way, where(way), work) for way in ways}
+
+
+@pytest.fixture(scope="session")
+def cluster_ways(cluster: Any, cluster_s3_server: Any, cluster_azurite_server: Any,
+                 work: Path) -> dict[str, dict[str, runner.Outcome]]:  # fmt: skip
+    """cluster (S3) for the whole subset and azure for its AZURE part, each run in
+    its own namespace, removed after."""
+    import os
+
+    import kubernetes
+    import services
+    from azure.storage.blob import BlobServiceClient
+
+    os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
+    core = kubernetes.client.CoreV1Api(cluster.api())
+    s3 = _session_bucket(cluster_s3_server)
+    url = services.azurite_url(cluster_azurite_server)
+    blobs = BlobServiceClient(url, credential={"account_name": services.AZURITE_ACCOUNT,
+                                               "account_key": services.AZURITE_KEY})  # fmt: skip
+    container = blobs.create_container(f"conformance-{uuid.uuid4().hex[:8]}")
+    namespaces: list[str] = []
+
+    def options() -> list[str]:
+        name = f"conf-{uuid.uuid4().hex[:8]}"
+        core.create_namespace({"metadata": {"name": name}})
+        namespaces.append(name)
+        return ["-k", name, "--container-image", cluster.image]
+
+    def on_s3(name: str) -> tuple[Any, list[str]]:
+        return s3_bucket(s3, name), options()
+
+    def on_azure(name: str) -> tuple[Any, list[str]]:
+        prefix = f"{name}-{uuid.uuid4().hex[:6]}".replace("_", "-")
+        env = {"AZ_BLOB_ACCOUNT_URL": url, "AZ_BLOB_CREDENTIAL": services.AZURITE_KEY}
+        return buckets.AzureBucket(container, prefix, url, env), options()
+
+    try:
+        yield {"cluster": run_all(SUBSET, "cluster", on_s3, work),
+               "azure": run_all(AZURE, "azure", on_azure, work)}  # fmt: skip
+    finally:
+        for name in namespaces:
+            core.delete_namespace(name)
+        os.environ.pop("KUBECONFIG", None)
+
+
+def check(outcome: runner.Outcome, base: runner.Outcome) -> None:
+    if outcome.status == "n/a":
+        pytest.skip(f"not applicable here: {outcome.reason}")
+    if base.status != "passed" and outcome.status != "passed":
+        pytest.xfail(f"fails with plain Snakemake too ({base.way}): {base.reason}")
+    assert outcome.status == "passed", f"{outcome.reason}\n{outcome.output[-3000:]}"
+
+
+@pytest.mark.parametrize("name", SUBSET)
+@pytest.mark.parametrize("way", ["local", "bucket"])
+@pytest.mark.s3
+def test_this_machine(way: str, name: str, local_ways: dict) -> None:
+    check(local_ways[way][name], local_ways[runner.BASELINE[way]][name])
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("name", SUBSET)
+def test_cluster(name: str, cluster_ways: dict, local_ways: dict) -> None:
+    check(cluster_ways["cluster"][name], local_ways["plain-bucket"][name])
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("name", AZURE)
+def test_azure(name: str, cluster_ways: dict, local_ways: dict) -> None:
+    check(cluster_ways["azure"][name], local_ways["plain-bucket"][name])
