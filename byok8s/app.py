@@ -28,16 +28,16 @@ def run(cfg: RunConfig) -> engine.RunResult:
     executor.preflight(cfg)
     if cfg.storage is not None:
         cfg.storage.check()
-    cfg = replace(cfg, run_id=records.new_id())
-    assert cfg.run_id is not None
+    run_id = records.new_id()  # names the run's record, lock and cluster objects
+    cfg = replace(cfg, run_id=run_id)
     mine = None
     if cfg.storage is not None and not cfg.dry_run:
         where = executor.where(cfg)
-        mine = lock.acquire(cfg.storage, cfg.workflow.config_file.name, cfg.run_id, where)
+        mine = lock.acquire(cfg.storage, cfg.workflow.config_file.name, run_id, where)
     try:
         return _run(cfg, executor, redact)
     finally:
-        executor.finish(cfg, cfg.run_id)
+        executor.finish(cfg, run_id)
         if mine is not None and cfg.storage is not None:
             lock.release(cfg.storage, mine)
 

@@ -456,7 +456,7 @@ class Executor(stock.Executor):
         if result.stuck and name not in self._stuck:
             self._stuck.add(name)
             after = f"; it fails after {limit} s (--pending-timeout)" if limit else ""
-            after += hint  # "Insufficient cpu": the scheduler's word for too small
+            after += hint  # no node holds it today: what to change if none ever will
             self.logger.warning(
                 f"{status.job_label(j.job)}, pod {result.pod}, is waiting: {result.waiting}{after}"
             )

@@ -68,10 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         names = set(args.tests.split(","))
         chosen = [c for c in chosen if c.name in names]
     commit, clean = _commit()
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     outcomes = _run_all(chosen, root / "tests", ways, args.azure_all)
     data = {
         "commit": commit, "clean": clean, "snakemake": root.name.split("-", 1)[1],
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "started": started,
         "ways": ways, "selected": len([c for c in cases if c.selected]), "total": len(cases),
         "excluded": Counter(c.reason for c in cases if not c.selected),
         "outcomes": [{k: v for k, v in asdict(o).items() if k != "output"} for o in outcomes],

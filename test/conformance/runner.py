@@ -174,14 +174,30 @@ def _targets(kw: Mapping[str, Any]) -> list[str]:
     return [targets] if isinstance(targets, str) else list(targets)
 
 
+NETWORK = re.compile(r"storage\.(?:http|ftp|sftp|zenodo|xrootd|webdav|s3|gcs|azure)\(")
+IMPORT = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_][\w]*)", re.MULTILINE)
+
+
 def _needs(workdir: Path) -> str:
-    """What the test's workflow needs that this machine lacks ("" if nothing)."""
+    """What the test's workflow needs that this machine lacks ("" if nothing): a
+    program, or a Python package its Snakefiles or scripts import."""
+    import importlib.util
+
     text = "\n".join(p.read_text(errors="replace") for p in workdir.rglob("*")
                      if p.is_file() and p.suffix in ("", ".smk", ".py") and p.stat().st_size
                      < 200_000)  # fmt: skip
     for tool in ("Rscript", "julia", "conda ", "singularity", "apptainer", "docker"):
         if tool in text and shutil.which(tool.strip()) is None:
             return f"needs {tool.strip()}, not on this machine"
+    if NETWORK.search(text):
+        return "needs network (a storage.http/ftp/... input)"
+    if "pepfile" in text and importlib.util.find_spec("peppy") is None:
+        return "needs the Python package peppy (pepfile:), not installed here"
+    local = {p.stem for p in workdir.rglob("*.py")} | {p.name for p in workdir.rglob("*")
+                                                        if p.is_dir()}  # fmt: skip
+    for module in sorted(set(IMPORT.findall(text)) - local):
+        if importlib.util.find_spec(module) is None:
+            return f"needs the Python package {module}, not installed here"
     return ""
 
 
