@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "conformance"))
 import buckets  # noqa: E402
 import runner  # noqa: E402
 import suite  # noqa: E402
-from ci_subset import AZURE, SUBSET  # noqa: E402
+from ci_subset import AZURE, KNOWN_ON_CLUSTER, SUBSET  # noqa: E402
 
 ROOT = suite.sdist()
 TESTS = ROOT / "tests"
@@ -154,7 +154,10 @@ def test_this_machine(way: str, name: str, local_ways: dict) -> None:
 @pytest.mark.cluster
 @pytest.mark.parametrize("name", SUBSET)
 def test_cluster(name: str, cluster_ways: dict, local_ways: dict) -> None:
-    check(cluster_ways["cluster"][name], local_ways["plain-bucket"][name])
+    outcome = cluster_ways["cluster"][name]
+    if name in KNOWN_ON_CLUSTER and outcome.status == "failed":
+        pytest.xfail(f"known byok8s failure: {KNOWN_ON_CLUSTER[name]}")
+    check(outcome, local_ways["plain-bucket"][name])
 
 
 @pytest.mark.cluster

@@ -31,3 +31,9 @@ AZURE = [
     "test_checkpoints", "test_group_jobs", "test_temp", "test_script_import_snakemake_obj",
     "test_pipes2", "test_multiext",
 ]  # fmt: skip
+# Known byok8s failures on the cluster (not with plain Snakemake on the same bucket),
+# reported as expected failures with the reason until fixed (issue 15), never as passes.
+KNOWN_ON_CLUSTER = {
+    "test_default_resources": "resources computed from the size of an input made in the same "
+    "group are <TBD> inside the group's pod",
+}
