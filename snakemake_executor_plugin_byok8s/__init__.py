@@ -48,6 +48,7 @@ from snakemake_executor_plugin_byok8s import (
     leftovers,
     options,
     podspec,
+    sources,
     status,
 )
 from snakemake_executor_plugin_byok8s.follow import FOLLOW_MARK, Follower
@@ -145,6 +146,7 @@ class Executor(stock.Executor):
     def __post_init__(self) -> None:
         given = self._parse_options()  # before the Secret exists: a bad value leaves nothing
         self._sources = self._source_archive()
+        self._storage_home = jobcommand.storage_home(self.workflow)
         super().__post_init__()  # kubeconfig, API clients, the run's Secret
         self._selector = f"{podspec.RUN_LABEL}={self.run_namespace}"
         self._jobs: dict[str, Any] = {}  # the last list of the run's Jobs, by name
@@ -221,8 +223,14 @@ class Executor(stock.Executor):
         default storage, as the stock executor does) when too large for a Secret."""
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "sources.tar.xz"
-            self.workflow.write_source_archive(path)
+            left = sources.archive(self.workflow, path)
             data = path.read_bytes()
+        if left:
+            self.logger.warning(
+                f"{len(left)} files of the working directory are not sent to the jobs "
+                f"(more than {sources.MAX_TOTAL >> 20} MiB in all), first {left[0]}: "
+                "put the workflow in git, or its data in storage"
+            )
         if len(data) <= SECRET_LIMIT:
             return data
         self.logger.info(f"workflow sources are {len(data)} bytes: staged through storage")
@@ -281,7 +289,8 @@ class Executor(stock.Executor):
                 rule=job.name,
                 jobid=job.jobid,
                 command=jobcommand.through_jobrun(
-                    jobcommand.without_workdir(self.format_job_exec(job), self.workflow)
+                    jobcommand.without_workdir(self.format_job_exec(job), self.workflow),
+                    self._storage_home,
                 ),
                 resources=dict(job.resources),
                 settings=self._pod_settings,
@@ -309,7 +318,17 @@ class Executor(stock.Executor):
         holds, and names a Job even when none was created."""
         if job_info.external_jobid in self._submitted:
             kwargs["external_jobid"] = job_info.external_jobid
-        AbstractExecutor.print_job_error(self, job_info, msg=msg, **kwargs)
+        job = job_info.job
+        if not job.is_group() or not msg:
+            AbstractExecutor.print_job_error(self, job_info, msg=msg, **kwargs)
+            return
+        # Snakemake's group error drops the message (GroupJob.log_error): each
+        # member says it, the first in full.
+        members = sorted(job.jobs, key=lambda j: int(j.jobid))
+        first = status.job_label(members[0])
+        for n, member in enumerate(members):
+            said = msg if n == 0 else f"failed with {first}, in the same pod (group {job.name})"
+            member.log_error(said, **kwargs)
 
     # --- status --------------------------------------------------------------
 

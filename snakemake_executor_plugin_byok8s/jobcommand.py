@@ -10,6 +10,8 @@ storage, which is why it goes unnoticed. byok8s jobs run where their sources are
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
 from typing import Any
 
 
@@ -26,7 +28,37 @@ SNAKEMAKE = " -m snakemake "
 JOBRUN = " -m snakemake_executor_plugin_byok8s.jobrun "
 
 
-def through_jobrun(command: str) -> str:
+HOME_OPTION = "--storage-home="
+
+
+def storage_home(workflow: Any) -> str | None:
+    """Where a job's local copies of the default storage's files live in its pod
+    (Snakemake's `<local storage prefix>/<provider>/<bucket>/<prefix>`), or None
+    without a default storage.
+
+    jobrun makes that directory a link to the job's own directory, so the pod looks
+    like the working directory on the submitting machine: a command that writes
+    `clustering/a/1.txt` rather than `{output}`, or reads an input by its plain
+    path, finds it where plain Snakemake would.
+    """
+    provider = workflow.storage_registry.default_storage_provider
+    prefix = workflow.storage_settings.default_storage_prefix
+    if provider is None or not prefix:
+        return None
+    probe = "byok8s-probe"
+    suffix = provider.object(f"{prefix.rstrip('/')}/{probe}").local_suffix()
+    if not suffix.endswith("/" + probe):
+        return None  # a provider that names local copies otherwise: leave it be
+    remote = Path(workflow.storage_settings.remote_job_local_storage_prefix)
+    return str(remote / Path(provider.local_prefix).name / suffix[: -len(probe) - 1])
+
+
+def through_jobrun(command: str, home: str | None = None) -> str:
     """Snakemake's job command, run through byok8s's jobrun (Snakemake with the
-    fixes of compat)."""
-    return command.replace(SNAKEMAKE, JOBRUN, 1)
+    fixes of compat, and the default storage's local copies in the job's own
+    directory when `home` is given)."""
+    option = f"{HOME_OPTION}{shlex.quote(home)} " if home else ""
+    # The last one: with sources staged through storage, an earlier
+    # `python -m snakemake --deploy-sources` unpacks them.
+    before, found, after = command.rpartition(SNAKEMAKE)
+    return before + JOBRUN + option + after if found else command

@@ -177,18 +177,24 @@ def _add_volumes(container: k8s.V1Container, volumes: list, settings: PodSetting
         volumes.append(k8s.V1Volume(name=name, empty_dir=empty))
 
 
+MEMORY_FLOOR_MB = 256  # Snakemake itself runs in the pod before the job does
+
+
 def _resources(resources: Mapping[str, Any], cpu_scalar: float) -> k8s.V1ResourceRequirements:
     """Requests from the rule's threads and resources, what the scheduler and the
     cluster autoscaler act on. Memory and GPUs are limits too (a job past its
     mem_mb is OOMKilled, as on a batch system, instead of starving its node; an
     extended resource needs a limit); CPU and disk are limits only with scale=0,
-    so a job may use idle cores."""
+    so a job may use idle cores. The memory limit is never below MEMORY_FLOOR_MB:
+    the pod also runs Snakemake itself, which a limit of a few MB (`mem="5MB"`,
+    or one inferred from small inputs) kills before the job's command starts."""
     cores = resources.get("_cores", 1)
     wanted: dict[str, str] = {"cpu": f"{int(cores * cpu_scalar * 1000)}m"}
     hard: dict[str, str] = {}
     strict: dict[str, str] = {"cpu": f"{int(cores * 1000)}m"}
     if "mem_mb" in resources:
-        wanted["memory"] = hard["memory"] = f"{resources['mem_mb']}M"
+        wanted["memory"] = f"{resources['mem_mb']}M"
+        hard["memory"] = f"{max(int(resources['mem_mb']), MEMORY_FLOOR_MB)}M"
     if "disk_mb" in resources:
         wanted["ephemeral-storage"] = strict["ephemeral-storage"] = f"{resources['disk_mb']}M"
     if "gpu" in resources:

@@ -110,6 +110,8 @@ def test_the_unpack_command_works(tmp_path, monkeypatch) -> None:
         ({"_cores": 1, "disk_mb": 5000, "scale": 0}, {"cpu": "950m", "ephemeral-storage": "5000M"},
          {"cpu": "1000m", "ephemeral-storage": "5000M"}),
         ({"_cores": 1, "scale": 1}, {"cpu": "950m"}, None),
+        # A limit of a few MB would kill Snakemake itself in the pod: never below 256M.
+        ({"_cores": 1, "mem_mb": 5}, {"cpu": "950m", "memory": "5M"}, {"memory": "256M"}),
         ({"_cores": 1, "gpu": 2}, {"cpu": "950m", "nvidia.com/gpu": "2"}, {"nvidia.com/gpu": "2"}),
         ({"_cores": 1, "gpu": 2, "gpu_manufacturer": "amd", "scale": 0},
          {"cpu": "950m", "amd.com/gpu": "2"}, {"cpu": "1000m", "amd.com/gpu": "2"}),

@@ -25,15 +25,12 @@ SUBSET = [
     # config, resources, modules, misc
     "test_config", "test_update_config", "test_default_resources", "test_multiext",
     "test_localrule", "test_unpack_dict", "test01",
+    # what a pod holds: files beside the Snakefile outside git, resources from input sizes
+    "test_local_import", "test_source_path_parent", "test_inferred_resources",
+    "test_issue823_1",
 ]  # fmt: skip
 # Also on the cluster with Azure Blob (Azurite).
 AZURE = [
     "test_checkpoints", "test_group_jobs", "test_temp", "test_script_import_snakemake_obj",
     "test_pipes2", "test_multiext",
 ]  # fmt: skip
-# Known byok8s failures on the cluster (not with plain Snakemake on the same bucket),
-# reported as expected failures with the reason until fixed (issue 15), never as passes.
-KNOWN_ON_CLUSTER = {
-    "test_default_resources": "resources computed from the size of an input made in the same "
-    "group are <TBD> inside the group's pod",
-}

@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subset", choices=["ci"], help="the CI subset (test_conformance.py)")
     parser.add_argument("-o", "--output", type=Path, help="results file (JSON)")
     parser.add_argument("--readme", action="store_true", help="write the README table")
+    parser.add_argument("--logs", type=Path, help="write each failed run's stderr to this folder")
     parser.add_argument(
         "--azure-all",
         action="store_true",
@@ -82,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(data, indent=1) + "\n")
     print(table(data))
     print(f"results: {out}")
+    if args.logs:
+        args.logs.mkdir(parents=True, exist_ok=True)
+        for o in outcomes:
+            if o.status == "failed":
+                (args.logs / f"{o.case}-{o.way}.txt").write_text(o.output)
     if args.readme:
         text = README.read_text()
         start, stop = text.index(BEGIN) + len(BEGIN), text.index(END)
@@ -107,7 +113,7 @@ def _run_all(
             s3 = services.start_s3(host=host)
         if "azure" in ways:
             azurite = services.start_azurite(host=host)
-        with tempfile.TemporaryDirectory(prefix="byok8s-conformance-") as work:
+        with _workspace() as work:
             for way in ways:
                 chosen = [c for c in cases if way != "azure" or azure_all or c.name in AZURE]
 
@@ -131,6 +137,19 @@ def _run_all(
         if cluster is not None:
             cluster.stop()
     return outcomes
+
+
+@contextlib.contextmanager
+def _workspace():  # type: ignore[no-untyped-def]
+    """A temporary folder for the runs, or BYOK8S_CONFORMANCE_WORK (kept, to look
+    into a run afterwards)."""
+    kept = os.environ.get("BYOK8S_CONFORMANCE_WORK")
+    if kept:
+        Path(kept).mkdir(parents=True, exist_ok=True)
+        yield kept
+        return
+    with tempfile.TemporaryDirectory(prefix="byok8s-conformance-") as work:
+        yield work
 
 
 def _where(way: str, case: suite.Case, s3, azurite, cluster):  # type: ignore[no-untyped-def]
@@ -194,35 +213,48 @@ def _commit() -> tuple[str, bool]:
 
 
 def table(data: dict) -> str:
-    """The README's table: per way, how many ran and passed, how many failed the same
-    way with plain Snakemake (its baseline), and every other failure."""
+    """The README's table: per way, how many ran and passed, how many of the tests
+    its baseline passes, how many failed the same way with plain Snakemake, and
+    every other failure; each failure with the upstream explanation, if known."""
     status = {(o["case"], o["way"]): o for o in data["outcomes"]}
+    why = suite.read_tsv(suite.UPSTREAM)
+
+    def base(o: dict) -> dict | None:
+        return status.get((o["case"], runner.BASELINE.get(o["way"], "")))
 
     def upstream(o: dict) -> bool:
-        base = status.get((o["case"], runner.BASELINE.get(o["way"], "")))
-        return base is not None and base["status"] != "passed"
+        b = base(o)
+        return b is not None and b["status"] != "passed"
 
     lines = [
         f"Snakemake {data['snakemake']}: {data['selected']} of {data['total']} tests apply "
         f"(measured on commit {data['commit'][:12]}{'' if data['clean'] else ', dirty tree'}, "
         f"{data['started']})",
         "",
-        "| way | tests | passed | failed as with plain Snakemake | failed | not applicable here |",
-        "|---|---|---|---|---|---|",
+        "| way | tests | passed | of those its baseline passes | failed as with plain "
+        "Snakemake | failed | not applicable here |",
+        "|---|---|---|---|---|---|---|",
     ]
     for way in data["ways"]:
         mine = [o for o in data["outcomes"] if o["way"] == way]
         got = Counter(o["status"] for o in mine)
         same = sum(1 for o in mine if o["status"] == "failed" and upstream(o))
-        lines.append(f"| {way} | {len(mine)} | {got['passed']} | {same} | "
+        share = "-"
+        if way in runner.BASELINE:
+            owed = [o for o in mine if (base(o) or {}).get("status") == "passed"]
+            kept = sum(1 for o in owed if o["status"] == "passed")
+            if owed:
+                share = f"{kept} of {len(owed)} ({100 * kept / len(owed):.1f} %)"
+        lines.append(f"| {way} | {len(mine)} | {got['passed']} | {share} | {same} | "
                      f"{got['failed'] - same} | {got['n/a']} |")  # fmt: skip
     failures = [o for o in data["outcomes"] if o["status"] != "passed"]
     if failures:
-        lines += ["", "| test | way | result | reason |", "|---|---|---|---|"]
+        lines += ["", "| test | way | result | reason | why (upstream) |", "|---|---|---|---|---|"]
         for o in failures:
             result = "failed as with plain Snakemake" if upstream(o) else o["status"]
             reason = re.sub(r"\s+", " ", o["reason"]).replace("|", "\\|")
-            lines.append(f"| {o['case']} | {o['way']} | {result} | {reason} |")
+            known = why.get(o["case"], "") if o["status"] == "failed" else ""
+            lines.append(f"| {o['case']} | {o['way']} | {result} | {reason} | {known} |")
     return "\n".join(lines)
 
 

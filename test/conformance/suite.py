@@ -36,6 +36,9 @@ CACHE = Path(
     os.environ.get("BYOK8S_CONFORMANCE_CACHE") or Path.home() / ".cache" / "byok8s-conformance"
 )
 EXCLUDED = HERE / "excluded.tsv"
+# Why a test fails with Snakemake itself on storage (and so through byok8s), with
+# the upstream issue or documentation that says so: name<TAB>why.
+UPSTREAM = HERE / "upstream.tsv"
 
 PASSED_ON = {"targets", "config", "cores", "forceall", "retries", "default_resources",
              "check_md5", "check_results", "snakefile"}  # fmt: skip
@@ -142,9 +145,14 @@ def cases(root: Path) -> list[Case]:
 
 
 def _excluded() -> dict[str, str]:
-    with open(EXCLUDED, newline="") as f:
+    return read_tsv(EXCLUDED)
+
+
+def read_tsv(path: Path) -> dict[str, str]:
+    """name<TAB>text rows, without comments."""
+    with open(path, newline="") as f:
         rows = [r for r in csv.reader(f, delimiter="\t") if r and not r[0].startswith("#")]
-    return {name: reason for name, reason in rows}
+    return {name: text for name, text in rows}
 
 
 def _case(node: ast.FunctionDef) -> Case:

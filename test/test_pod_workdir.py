@@ -1,0 +1,233 @@
+"""What a remote job finds in its pod: the workflow's files (in git or not), its
+storage files where plain Snakemake has them, and a process that ends when
+Snakemake does (issue 15)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from snakemake_executor_plugin_byok8s import compat, jobcommand, jobrun, sources
+
+
+class Probe:
+    """A storage object as the S3 plugin names local copies: <bucket>/<key>."""
+
+    def __init__(self, query: str) -> None:
+        self.query = query
+
+    def local_suffix(self) -> str:
+        return self.query.split("://", 1)[1]
+
+
+def workflow(prefix: str | None, remote_prefix: str = ".snakemake/storage") -> SimpleNamespace:
+    provider = SimpleNamespace(object=Probe, local_prefix=Path("/home/ada/.snakemake/storage/s3"))
+    return SimpleNamespace(
+        storage_registry=SimpleNamespace(default_storage_provider=provider if prefix else None),
+        storage_settings=SimpleNamespace(
+            default_storage_prefix=prefix, remote_job_local_storage_prefix=Path(remote_prefix)
+        ),
+    )
+
+
+def test_the_storage_home_is_where_the_job_keeps_local_copies_of_the_default_storage() -> None:
+    assert jobcommand.storage_home(workflow("s3://lab/runs/exp 1/")) == (
+        ".snakemake/storage/s3/lab/runs/exp 1"
+    )
+    assert jobcommand.storage_home(workflow("s3://lab", "/scratch/st")) == "/scratch/st/s3/lab"
+    assert jobcommand.storage_home(workflow(None)) is None
+
+
+def test_the_job_command_goes_through_jobrun_with_its_storage_home() -> None:
+    deploy = "python -m snakemake --deploy-sources s3://lab/src.tar.xz abc"
+    command = f"{deploy} && python -m snakemake --target-jobs 'a:' --cores 1"
+    made = jobcommand.through_jobrun(command, ".snakemake/storage/s3/lab/runs/exp 1")
+    assert made == (
+        f"{deploy} && python -m snakemake_executor_plugin_byok8s.jobrun "
+        "--storage-home='.snakemake/storage/s3/lab/runs/exp 1' --target-jobs 'a:' --cores 1"
+    )
+    assert jobcommand.through_jobrun("python -m snakemake --cores 1") == (
+        "python -m snakemake_executor_plugin_byok8s.jobrun --cores 1"
+    )
+
+
+def test_a_job_that_writes_plain_paths_writes_its_storage_copies(tmp_path, monkeypatch) -> None:
+    """`mkdir clustering/a` instead of `{output}` (Snakemake's checkpoint example)
+    lands where Snakemake uploads the output from."""
+    monkeypatch.chdir(tmp_path)
+    home = Path(".snakemake/storage/s3/lab/runs")
+    jobrun.link_home(home)
+    Path("clustering/a").mkdir(parents=True)
+    Path("clustering/a/1.txt").write_text("1\n")
+    assert (home / "clustering/a/1.txt").read_text() == "1\n"
+    jobrun.link_home(home)  # again: nothing changes
+    assert home.resolve() == tmp_path.resolve()
+
+
+def test_the_pod_process_ends_when_snakemake_does_whatever_threads_are_left() -> None:
+    """A Snakefile may start a thread that waits for ever (test_queue_input's feeds
+    `from_queue()` and then joins it); the pod must still end."""
+    code = (
+        "import threading\n"
+        "threading.Thread(target=threading.Event().wait).start()\n"
+        "from snakemake_executor_plugin_byok8s import jobrun\n"
+        "jobrun.main(['--version'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()[0].isdigit()
+
+
+class Workflow:
+    """Snakemake's own archive: here just the Snakefile."""
+
+    main_snakefile = "Snakefile"
+
+    def write_source_archive(self, path: Path) -> None:
+        with tarfile.open(path, "w:xz") as archive:
+            archive.add("Snakefile")
+
+
+def packed(path: Path) -> set[str]:
+    with tarfile.open(path) as archive:
+        return {m.name for m in archive.getmembers() if m.isfile()}
+
+
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "w").mkdir()
+    monkeypatch.chdir(tmp_path / "w")
+    return tmp_path / "out.tar.xz"
+
+
+def test_outside_git_the_jobs_get_the_workflows_small_files(tmp_path, monkeypatch) -> None:
+    archive = workdir(tmp_path, monkeypatch)
+    Path("Snakefile").write_text("import helpers\n")
+    Path("helpers.py").write_text("X = 1\n")
+    Path("inner").mkdir()
+    Path("inner/Snakefile_inner").write_text("rule: output: 'x'\n")
+    Path(".env").write_text("AWS_SECRET_ACCESS_KEY=not-for-pods\n")
+    Path(".snakemake/log").mkdir(parents=True)
+    Path(".snakemake/log/x.log").write_text("log\n")
+    Path("__pycache__").mkdir()
+    Path("__pycache__/helpers.pyc").write_bytes(b"\0")
+    Path("reads.fq").write_bytes(b"A" * (sources.MAX_FILE + 1))  # data, not a source
+    assert sources.archive(Workflow(), archive) == []
+    assert packed(archive) == {"Snakefile", "helpers.py", "inner/Snakefile_inner"}
+
+
+def test_past_the_total_size_files_are_left_out_and_named(tmp_path, monkeypatch) -> None:
+    archive = workdir(tmp_path, monkeypatch)
+    monkeypatch.setattr(sources, "MAX_TOTAL", 10)
+    Path("Snakefile").write_text("rule a: pass\n")
+    Path("small.py").write_text("1\n")
+    Path("larger.py").write_text("x = 1234567890\n")
+    assert sources.archive(Workflow(), archive) == ["larger.py"]
+    assert packed(archive) == {"Snakefile", "small.py"}
+
+
+def test_in_git_snakemakes_own_choice_stands(tmp_path, monkeypatch) -> None:
+    archive = workdir(tmp_path, monkeypatch)
+    subprocess.run(["git", "init", "-q"], check=True)
+    Path("Snakefile").write_text("rule a: pass\n")
+    Path("untracked.py").write_text("1\n")
+    sources.archive(Workflow(), archive)
+    assert packed(archive) == {"Snakefile"}
+
+
+def test_in_a_job_a_storage_files_size_is_its_local_copys(tmp_path) -> None:
+    """A group's later job sizes its input (`mem_mb=2*input.size`) before the group
+    stores it: the local copy answers."""
+    from snakemake.io import _IOFile
+
+    compat.apply_in_job()
+    copy = tmp_path / "test.in"
+    copy.write_bytes(b"x" * 1234)
+    made = SimpleNamespace(is_storage=True,
+                           storage_object=SimpleNamespace(local_path=lambda: copy))  # fmt: skip
+    assert asyncio.run(_IOFile.size(made)) == 1234
+
+
+@pytest.mark.parametrize("checkpoint, unneeded", [(True, []), (False, ["a1.txt"])])
+def test_a_checkpoints_temp_outputs_are_never_unneeded(checkpoint, unneeded) -> None:
+    """Its consumers are known only after it ran (test_issue823_1)."""
+    compat.apply()  # imports Snakemake in its own order first
+    from snakemake.dag import DAG
+    from snakemake.io import temp
+
+    job = SimpleNamespace(output=[temp("a1.txt")], is_checkpoint=checkpoint,
+                          is_group=lambda: False)  # fmt: skip
+    dag = SimpleNamespace(is_needed_tempfile=lambda *a, **k: False)
+    assert [str(f) for f in DAG.get_unneeded_temp_files(dag, job)] == unneeded
+
+
+def test_a_group_jobs_failure_says_why_once_per_member() -> None:
+    """Snakemake's group error drops the executor's message; byok8s's does not."""
+    from snakemake_executor_plugin_byok8s import Executor
+
+    said: list[tuple[int, str]] = []
+
+    def member(jobid: int) -> SimpleNamespace:
+        job = SimpleNamespace(jobid=jobid, name="a", wildcards_dict={}, is_group=lambda: False)
+        job.log_error = lambda msg, **kw: said.append((jobid, msg))
+        return job
+
+    group = SimpleNamespace(jobs=[member(2), member(1)], name="g", is_group=lambda: True)
+    executor = SimpleNamespace(_submitted={})
+    Executor.print_job_error(executor, SimpleNamespace(job=group, external_jobid="j"), "too big")
+    assert said == [(1, "too big"), (2, "failed with rule a [job 1], in the same pod (group g)")]
+
+
+def test_default_resources_reach_jobs_in_the_units_they_were_given() -> None:
+    """`mem_mib=953.67` is 1000 MB; Snakemake hands jobs `mem_mb=953.67` (954)."""
+    compat.apply()
+    from snakemake.resources import Resources
+
+    given = Resources.parse(["mem_mib=953.67", "disk_mb=1000"], allow_expressions=True)
+    assert sorted(given.args) == ["disk_mb=1000", "mem_mib=953.67"]
+    again = Resources.parse(given.args, allow_expressions=True)
+    assert sorted(again.args) == sorted(given.args)
+
+
+def test_in_a_job_removing_a_storage_file_removes_its_local_copy(tmp_path) -> None:
+    """A temp() output its group no longer needs is gone for the group's later jobs
+    too (test_group_temp)."""
+    from snakemake.io import _IOFile
+
+    compat.apply_in_job()
+    copy = tmp_path / "a.txt"
+    copy.write_text("a\n")
+
+    async def nowhere() -> bool:
+        return False  # not stored yet: the group stores its outputs at its end
+
+    made = SimpleNamespace(is_directory=False, is_storage=True, exists_in_storage=nowhere,
+                           storage_object=SimpleNamespace(local_path=lambda: copy))  # fmt: skip
+    asyncio.run(_IOFile.remove(made))
+    assert not copy.exists()
+
+
+def test_expand_takes_a_rules_output_that_the_default_storage_mapped(monkeypatch) -> None:
+    """`expand(rules.a.output[0], name=...)` (snakemake/snakemake#3027)."""
+    compat.apply()
+    import snakemake.workflow
+    from snakemake import io
+    from snakemake.ioutils.collect import collect
+
+    settings = SimpleNamespace(default_storage_prefix="s3://lab/runs/")
+    monkeypatch.setitem(vars(snakemake.workflow), "workflow",
+                        SimpleNamespace(storage_settings=settings))  # fmt: skip
+    pattern = io.AnnotatedString(".snakemake/storage/s3/lab/runs/a/{name}.out")
+    pattern.flags["storage_object"] = SimpleNamespace(query="s3://lab/runs/a/{name}.out")
+    assert io.expand(pattern, name=["x", "y"]) == ["a/x.out", "a/y.out"]
+    assert snakemake.workflow.expand([pattern], name=["x"]) == ["a/x.out"]
+    assert collect(pattern, name=["z"]) == ["a/z.out"]
+    pattern.flags["temp"] = True  # a flag expand() refuses, as Snakemake does
+    with pytest.raises(Exception, match="given to expand"):
+        io.expand(pattern, name=["x"])
