@@ -30,10 +30,10 @@ Snakemake alone fails on a cluster without a shared filesystem.
   never "unneeded": the jobs that need them are known only after it ran (and
   its outputs are fetched then, see Checkpoint.get above).
 - snakemake 9.27, `snakemake.resources.Resource.standardize_size` and
-  `Resources.args`: a default resource given in other units (`mem_mib=953.67`,
-  `mem="1 GB"`) is stored as `mem_mb` with the text as given, and handed to
-  remote and spawned jobs as `mem_mb=953.67`: the job then gets 954 MB, not
-  1000. byok8s hands it on under the name it was given. In the main process.
+  `Resources.args`: a default resource given in MiB (`mem_mib=953.67`) is
+  stored as `mem_mb` with the text as given, and handed to remote and spawned
+  jobs as `mem_mb=953.67`: the job then gets 954 MB, not 1000. byok8s hands it
+  on under the name it was given. In the main process.
 - snakemake 9.27, `snakemake.io._IOFile.remove`: removing a storage file (a
   temp() output once its group no longer needs it) removes it from storage but
   leaves the job's local copy, which a later job of the group still sees. In a
