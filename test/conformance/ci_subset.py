@@ -25,7 +25,7 @@ SUBSET = [
     # config, resources, modules, misc
     "test_config", "test_update_config", "test_default_resources", "test_multiext",
     "test_localrule", "test_unpack_dict", "test01",
-    # what a pod holds: files beside the Snakefile outside git, resources from input sizes
+    # what a pod holds: the working directory's files outside git, resources from input sizes
     "test_local_import", "test_source_path_parent", "test_inferred_resources",
     "test_issue823_1",
 ]  # fmt: skip

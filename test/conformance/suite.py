@@ -37,7 +37,7 @@ CACHE = Path(
 )
 EXCLUDED = HERE / "excluded.tsv"
 # Why a test fails with Snakemake itself on storage (and so through byok8s), with
-# the upstream issue or documentation that says so: name<TAB>why.
+# the upstream issue, or Snakemake's code where none is filed: name<TAB>why.
 UPSTREAM = HERE / "upstream.tsv"
 
 PASSED_ON = {"targets", "config", "cores", "forceall", "retries", "default_resources",
