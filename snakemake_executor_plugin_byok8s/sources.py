@@ -39,9 +39,9 @@ def in_git(directory: Path) -> bool:
     return done.returncode == 0 and done.stdout.strip() == "true"
 
 
-def below(workdir: Path) -> Iterator[Path]:
+def below(workdir: Path) -> Iterator[tuple[Path, int]]:
     """Regular files below `workdir` (not hidden, nor in hidden or cache directories), as
-    relative paths, smallest first, at most MAX_FILE bytes each."""
+    relative paths with their sizes, smallest first, at most MAX_FILE bytes each."""
     found = []
     for dirpath, dirnames, filenames in os.walk(workdir):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS and not d.startswith("."))
@@ -54,8 +54,8 @@ def below(workdir: Path) -> Iterator[Path]:
             size = path.stat().st_size
             if size <= MAX_FILE:
                 found.append((size, path.relative_to(workdir)))
-    for _, path in sorted(found):
-        yield path
+    for size, path in sorted(found):
+        yield path, size
 
 
 def archive(workflow: Any, path: Path, workdir: Path | None = None) -> list[str]:
@@ -69,10 +69,9 @@ def archive(workflow: Any, path: Path, workdir: Path | None = None) -> list[str]
         names = [m.name for m in packed.getmembers() if m.isfile()]
     known = {os.path.normpath(n) for n in names}
     added, left, total = [], [], 0
-    for rel in below(workdir):
+    for rel, size in below(workdir):
         if str(rel) in known:
             continue
-        size = (workdir / rel).stat().st_size
         if total + size > MAX_TOTAL:
             left.append(str(rel))
             continue
