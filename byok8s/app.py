@@ -24,7 +24,7 @@ def run(cfg: RunConfig) -> engine.RunResult:
     if cfg.unlock:
         _unlock(cfg)
         return engine.RunResult()
-    executor = executors.get(cfg.executor)
+    executor = executors.get(cfg.executor, bucket=cfg.storage is not None)
     executor.preflight(cfg)
     if cfg.storage is not None:
         cfg.storage.check()

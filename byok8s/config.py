@@ -127,7 +127,9 @@ class RunConfig:
 
     @property
     def remote(self) -> bool:
-        return self.executor in REMOTE_EXECUTORS
+        """Jobs run away from this process's files: on a cluster or, with a bucket,
+        each in a directory of its own here."""
+        return self.executor in REMOTE_EXECUTORS or self.storage is not None
 
     def pod_options(self) -> dict[str, Any]:
         """The pod options, as the plugin's settings (and the run record) take them."""

@@ -304,9 +304,6 @@ def _default_resources(cfg: RunConfig) -> Any:
         ) from exc
 
 
-OWN_STORAGE_PLUGINS = ("snakemake_storage_plugin_byok8s_azure",)
-
-
 def _register_own_plugins(executor: Executor | None = None) -> None:
     """Register byok8s's own plugins by module, so they are found even in an
     editable install (Snakemake's discovery only scans plain sys.path entries),
@@ -314,11 +311,10 @@ def _register_own_plugins(executor: Executor | None = None) -> None:
     import importlib
 
     from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
-    from snakemake_interface_storage_plugins.registry import StoragePluginRegistry
 
-    storage = StoragePluginRegistry()
-    for name in OWN_STORAGE_PLUGINS:
-        storage.register_plugin(name, importlib.import_module(name))
+    from snakemake_executor_plugin_byok8s.jobrun import register_own_storage
+
+    register_own_storage()
     if executor is not None and executor.module:
         registry = ExecutorPluginRegistry()
         name = registry.module_prefix + executor.plugin.replace("-", "_")

@@ -322,13 +322,7 @@ class Executor(stock.Executor):
         if not job.is_group() or not msg:
             AbstractExecutor.print_job_error(self, job_info, msg=msg, **kwargs)
             return
-        # Snakemake's group error drops the message (GroupJob.log_error): each
-        # member says it, the first in full.
-        members = sorted(job.jobs, key=lambda j: int(j.jobid))
-        first = status.job_label(members[0])
-        for n, member in enumerate(members):
-            said = msg if n == 0 else f"failed with {first}, in the same pod (group {job.name})"
-            member.log_error(said, **kwargs)
+        status.log_group_error(job, msg, **kwargs)
 
     # --- status --------------------------------------------------------------
 

@@ -43,13 +43,42 @@ Snakemake alone fails on a cluster without a shared filesystem.
   `expand(rules.a.output[0], x=...)` fails ("Flags ({'storage_object': ...}) in
   file pattern ... given to expand() are invalid", snakemake/snakemake#3027): the
   rule's output already carries its storage. byok8s expands the path the
-  Snakefile named (the storage query less the default prefix), which the
-  default storage then maps as any other path. In the main process and the job.
+  Snakefile named (the storage query less the default prefix) and maps each
+  result to the default storage, marked as modified as Snakemake marks a rule's
+  output, so that a module's `replace_prefix` is not applied to it twice. In
+  the main process and the job.
 - snakemake 9.27, `snakemake.io._IOFile.size`: a storage file's size is asked
   of the storage, but a remote group job stores its outputs only when the whole
   group is done; a later job of the group whose resources depend on its input's
   size (`mem_mb=2*input.size_mb`) gets `<TBD>` for them. In a job, a storage
   file whose local copy exists has that copy's size (the bytes the job reads).
+  `_IOFile.checksum` likewise for `ensure(sha256=...)`, which the job checks
+  before it stores its outputs ("Storage object ... not found in storage").
+- snakemake-interface-storage-plugins 4.x, `StorageObjectBase.local_path`: a
+  job's copy of a default-storage file is at `.snakemake/storage/<provider>/
+  <bucket>/<prefix>/<path>`, and that is the name `{input}`, `{output}`,
+  `input.x` and `subpath()` give the job's code, which writes it into outputs
+  (`echo {input} > {output}`) and asserts on it. In a job, the copy is at the
+  plain path, in the job's own directory. In the job.
+- snakemake 9.27, `snakemake.path_modifier.PathModifier.apply_default_storage`:
+  the main process's copy of a default-storage file (`.snakemake/storage/s3/
+  <bucket>/<prefix>/files`, what `checkpoints.NAME.get().output` and
+  `glob_wildcards()` over it give) is mapped to storage again when a Snakefile
+  builds a path from it (`s3://<bucket>/<prefix>/.snakemake/storage/...`,
+  snakemake/snakemake#3876). byok8s maps it to the file it is a copy of. In the
+  main process.
+- snakemake 9.27, `snakemake.rules.Rule.update_wildcard_constraints`: a rule's
+  `wildcard_constraints:` go into a copy of its storage output's query, but a
+  plugin parses the query when the object is made (the S3 plugin's bucket, key
+  and local name), so the local name, which Snakemake matches targets against,
+  keeps no constraint: rules told apart only by constraints become ambiguous
+  with a default storage. byok8s has the copy parse its new query. In the main
+  process and the job.
+- snakemake 9.27, `PathModifier.apply_default_storage` (through
+  `Rule.apply_path_modifier`): a path is mapped to the default storage with the
+  workflow's pathvars only, before the rule's own (`pathvars: resname=...`) are
+  applied: "Undefined pathvar". byok8s applies the rule's first. In the main
+  process and the job.
 """
 
 from __future__ import annotations
@@ -69,6 +98,7 @@ NAMES = (
     "snakemake_storage_plugin_s3:StorageObject.get_subkeys",
     "snakemake.io:_IOFile.store_in_storage",
     "snakemake.io:_IOFile.size",
+    "snakemake.io:_IOFile.checksum",
     "snakemake.io:expand",
     "snakemake.workflow:expand",
     "snakemake.ioutils:collect",
@@ -81,19 +111,29 @@ NAMES = (
     "snakemake.jobs:Job.is_local",
     "snakemake.dag:DAG.get_unneeded_temp_files",
     "snakemake.cli:main",
+    "snakemake_interface_storage_plugins.storage_object:StorageObjectBase.local_path",
+    "snakemake.path_modifier:PathModifier.modify",
+    "snakemake.rules:Rule.update_wildcard_constraints",
+    "snakemake.rules:Rule.apply_path_modifier",
+    "snakemake.rules:Rule.pathvars",
+    "snakemake.path_modifier:PathModifier.apply_default_storage",
+    "snakemake.path_modifier:PathModifier.replace_prefix",
+    "snakemake.path_modifier:PATH_MODIFIER_FLAG",
     "snakemake.workflow:Workflow.storage_registry",  # jobcommand.storage_home
     "snakemake.workflow:Workflow.write_source_archive",  # sources.archive
 )
 
 
 def _replace(owner: Any, name: str, make: Callable[[Any], Any]) -> None:
-    """`owner.name = make(original)`, once: the replacement is marked, and a marked
-    attribute is left as it is."""
+    """`owner.name = make(original)`, once for each fix (`make`): the replacement
+    is marked with the fixes it holds, and a fix already there is not made again."""
     original = getattr(owner, name)
-    if getattr(original, MARK, False):
+    held = getattr(original, MARK, ())
+    fix = make.__qualname__
+    if fix in held:
         return
     made = make(original)
-    setattr(made, MARK, True)
+    setattr(made, MARK, (*held, fix))
     setattr(owner, name, made)
 
 
@@ -104,6 +144,9 @@ def apply() -> None:
 
     _fetch_checkpoint_outputs()
     _expand_stored_patterns()
+    _copies_mapped_to_their_files()
+    _constraints_in_storage_paths()
+    _rule_pathvars_first()
     _skip_unneeded_temp_outputs()
     _keep_checkpoint_temp_outputs()
     _resources_as_given()
@@ -116,14 +159,21 @@ def apply() -> None:
     _replace(s3.StorageObject, "is_dir", lambda _: is_dir)
 
 
-def apply_in_job() -> None:
-    """A remote job's fixes (idempotent), before Snakemake runs the job."""
+def apply_in_job(home: str | None = None) -> None:
+    """A remote job's fixes (idempotent), before Snakemake runs the job; `home`:
+    where the job's local copies of the default storage's files would live
+    (jobcommand.storage_home), now a link to the job's directory."""
     import snakemake.api  # noqa: F401  (Snakemake's modules import in its own order)
     from snakemake.io import _IOFile, is_flagged
 
+    if home:
+        _plain_local_paths(home)
     _fetch_checkpoint_outputs()
     _expand_stored_patterns()
+    _constraints_in_storage_paths()
+    _rule_pathvars_first()
     _size_of_local_copies()
+    _checksum_of_local_copies()
     _remove_local_copies()
 
     def make(original: Any) -> Any:
@@ -159,12 +209,28 @@ def _expand_stored_patterns() -> None:
         start = prefix.rstrip("/") + "/" if prefix else ""
         return query[len(start) :] if start and query.startswith(start) else pattern
 
+    def stored(path: Any) -> Any:
+        """An expanded path as the default storage maps it, marked as modified: a
+        module's replace_prefix is in the rule's output already (plain Snakemake
+        marks the expansion of a rule's output so, and keeps it as it is)."""
+        from snakemake.io import flag
+        from snakemake.path_modifier import PATH_MODIFIER_FLAG
+
+        modifier = vars(snakemake.workflow)["workflow"].modifier.path_modifier
+        return flag(modifier.apply_default_storage(path), PATH_MODIFIER_FLAG)
+
     def expand(*args: Any, **wildcards: Any) -> Any:
-        if args:
-            given = args[0]
-            many = isinstance(given, (list, tuple))
-            args = ([named(p) for p in given] if many else named(given), *args[1:])
-        return original(*args, **wildcards)
+        if not args:
+            return original(*args, **wildcards)
+        many = isinstance(args[0], (list, tuple))
+        patterns = list(args[0]) if many else [args[0]]
+        plain = [named(p) for p in patterns]
+        made = original(plain if many else plain[0], *args[1:], **wildcards)
+        if any(p is q for p, q in zip(plain, patterns, strict=True)):
+            return made  # a pattern the default storage did not map: as Snakemake does
+        if callable(made):  # a wildcard's values from a function: an input function
+            return lambda wildcards: [stored(p) for p in made(wildcards)]
+        return [stored(p) for p in made]
 
     setattr(expand, MARK, True)
     io.expand = expand
@@ -194,6 +260,158 @@ def _resources_as_given() -> None:
 
     _replace(Resource, "standardize_size", make)
     Resources.args = property(args)  # type: ignore[method-assign, assignment]
+
+
+def _plain_local_paths(home: str) -> None:
+    from snakemake_interface_storage_plugins.storage_object import StorageObjectBase
+
+    below = os.path.abspath(home)
+
+    def make(original: Any) -> Any:
+        def local_path(self: Any) -> Any:
+            path = original(self)
+            if getattr(self, "_overwrite_local_path", None):
+                return path
+            rest = os.path.relpath(os.path.abspath(path), below)
+            if rest == "." or rest == ".." or rest.startswith("../"):
+                return path
+            return type(path)(rest)
+
+        return local_path
+
+    _replace(StorageObjectBase, "local_path", make)
+    _modify_to_same_name()
+
+
+def _constraints_in_storage_paths() -> None:
+    from snakemake.io import IOFile
+    from snakemake.rules import Rule
+
+    def make(original: Any) -> Any:
+        def update_wildcard_constraints(self: Any) -> None:
+            original(self)
+            for i, item in enumerate(self.output):
+                if not item.is_storage:
+                    continue
+                storage_object = item.storage_object  # Snakemake's copy, with the new query
+                storage_object.__post_init__()  # a plugin reads its query there
+                storage_object.print_query = storage_object.provider.safe_print(
+                    storage_object.query
+                )
+                if str(storage_object.local_path()) == str(item):
+                    continue
+                made = IOFile(storage_object.local_path(), rule=self)
+                made.clone_flags(item, skip_storage_object=True)
+                made.flags["storage_object"] = storage_object
+                self.output[i] = made
+
+        return update_wildcard_constraints
+
+    _replace(Rule, "update_wildcard_constraints", make)
+
+
+def _rule_pathvars_first() -> None:
+    from snakemake.io import AnnotatedString, is_flagged
+    from snakemake.path_modifier import PathModifier
+    from snakemake.rules import Rule
+
+    current: list[Any] = []  # the rule whose paths are being modified (parsing is serial)
+
+    def make_modifier(original: Any) -> Any:
+        def apply_path_modifier(self: Any, item: Any, *args: Any, **kwargs: Any) -> Any:
+            current.append(self)
+            try:
+                return original(self, item, *args, **kwargs)
+            finally:
+                current.pop()
+
+        return apply_path_modifier
+
+    def make_storage(original: Any) -> Any:
+        def apply_default_storage(self: Any, path: Any) -> Any:
+            pathvars = getattr(current[-1], "pathvars", None) if current else None
+            if (
+                pathvars is not None
+                and isinstance(path, str)
+                and "<" in path
+                and not getattr(path, "callable", None)  # unpack(function): not a path
+                and self.workflow.storage_settings.default_storage_provider is not None
+                and not is_flagged(path, "storage_object")
+                and not is_flagged(path, "local")
+            ):
+                resolved = AnnotatedString(pathvars.apply(str(path)))
+                resolved.flags = dict(getattr(path, "flags", None) or {})
+                path = resolved
+            return original(self, path)
+
+        return apply_default_storage
+
+    _replace(Rule, "apply_path_modifier", make_modifier)
+    _replace(PathModifier, "apply_default_storage", make_storage)
+
+
+def _copies_mapped_to_their_files() -> None:
+    from snakemake.io import AnnotatedString
+    from snakemake.path_modifier import PathModifier
+
+    from snakemake_executor_plugin_byok8s.jobcommand import storage_home
+
+    def make(original: Any) -> Any:
+        def apply_default_storage(self: Any, path: Any) -> Any:
+            workflow = self.workflow
+            home = vars(workflow).get("_byok8s_copies", False)
+            if home is False:  # once a workflow: where this process keeps its copies
+                found = storage_home(workflow, workflow.storage_settings.local_storage_prefix)
+                home = os.path.normpath(found) + "/" if found else None
+                workflow._byok8s_copies = home
+            if (
+                home
+                and isinstance(path, str)
+                and not getattr(path, "callable", None)
+                and path.startswith(home)
+            ):
+                named = AnnotatedString(path[len(home) :])
+                named.flags = dict(getattr(path, "flags", None) or {})
+                path = named
+            return original(self, path)
+
+        return apply_default_storage
+
+    _replace(PathModifier, "apply_default_storage", make)
+
+
+def _modify_to_same_name() -> None:
+    """PathModifier.modify returns the path unflagged when the default storage
+    leaves its name as it was ("nothing has changed"), which a plain local path
+    now does: it is a storage file all the same."""
+    from snakemake.io import flag, get_flag_value, is_flagged
+    from snakemake.path_modifier import PATH_MODIFIER_FLAG, PathModifier
+
+    def make(original: Any) -> Any:
+        def modify(self: Any, path: Any, property: Any = None) -> Any:
+            made = original(self, path, property)
+            if (
+                made is not path
+                or self.workflow.storage_settings.default_storage_provider is None
+                or is_flagged(path, "storage_object")
+                or get_flag_value(path, PATH_MODIFIER_FLAG)
+                or get_flag_value(path, "local")
+            ):
+                return made
+            stored = self.apply_default_storage(self.replace_prefix(path, property))
+            if not is_flagged(stored, "storage_object"):
+                return made
+            stored.flags.update(getattr(path, "flags", {}))
+            if is_flagged(stored, "multiext"):
+                value = stored.flags["multiext"]
+                value.prefix = self.apply_default_storage(
+                    self.replace_prefix(value.prefix, property)
+                )
+            return flag(stored, PATH_MODIFIER_FLAG)
+
+        return modify
+
+    _replace(PathModifier, "modify", make)
 
 
 def _remove_local_copies() -> None:
@@ -231,6 +449,28 @@ def _size_of_local_copies() -> None:
         return size
 
     _replace(_IOFile, "size", make)
+
+
+def _checksum_of_local_copies() -> None:
+    import hashlib
+
+    from snakemake.io import _IOFile
+
+    def make(original: Any) -> Any:
+        async def checksum(self: Any, *args: Any, **kwargs: Any) -> Any:
+            force = kwargs.get("force", len(args) > 1 and args[1])  # (threshold, force, algorithm)
+            if self.is_storage and force:  # ensure(sha256=...), before the job stores it
+                local = self.storage_object.local_path()
+                if os.path.isfile(local):
+                    algorithm = kwargs.get("algorithm", args[2] if len(args) > 2 else None)
+                    with open(local, "rb") as f:
+                        digest = hashlib.file_digest(f, algorithm or hashlib.sha256)
+                    return f"{digest.name}:{digest.hexdigest()}"
+            return await original(self, *args, **kwargs)
+
+        return checksum
+
+    _replace(_IOFile, "checksum", make)
 
 
 def _fifo(path: str) -> bool:

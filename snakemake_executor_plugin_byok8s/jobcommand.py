@@ -31,10 +31,11 @@ JOBRUN = " -m snakemake_executor_plugin_byok8s.jobrun "
 HOME_OPTION = "--storage-home="
 
 
-def storage_home(workflow: Any) -> str | None:
+def storage_home(workflow: Any, local_prefix: str | None = None) -> str | None:
     """Where a job's local copies of the default storage's files live in its pod
     (Snakemake's `<local storage prefix>/<provider>/<bucket>/<prefix>`), or None
-    without a default storage.
+    without a default storage; with `local_prefix`, where a process keeps them
+    under that prefix (the main process: `storage_settings.local_storage_prefix`).
 
     jobrun makes that directory a link to the job's own directory, so the pod looks
     like the working directory on the submitting machine: a command that writes
@@ -49,8 +50,9 @@ def storage_home(workflow: Any) -> str | None:
     suffix = provider.object(f"{prefix.rstrip('/')}/{probe}").local_suffix()
     if not suffix.endswith("/" + probe):
         return None  # a provider that names local copies otherwise: leave it be
-    remote = Path(workflow.storage_settings.remote_job_local_storage_prefix)
-    return str(remote / Path(provider.local_prefix).name / suffix[: -len(probe) - 1])
+    if local_prefix is None:
+        local_prefix = workflow.storage_settings.remote_job_local_storage_prefix
+    return str(Path(local_prefix) / Path(provider.local_prefix).name / suffix[: -len(probe) - 1])
 
 
 def through_jobrun(command: str, home: str | None = None) -> str:

@@ -4,7 +4,9 @@ ARGS` is `python -m snakemake ARGS` otherwise).
 
 `--storage-home=DIR` first (see `jobcommand.storage_home`): DIR, where Snakemake
 keeps the job's local copies of the default storage's files, becomes a link to
-the job's directory, so the job's files are where plain Snakemake has them.
+the job's directory, and those copies are named by their plain paths
+(compat._plain_local_paths): the job's files are where plain Snakemake has
+them, under the names plain Snakemake gives them.
 The process ends when Snakemake returns, whatever threads the Snakefile left.
 """
 
@@ -28,11 +30,39 @@ def link_home(home: Path) -> None:
     home.symlink_to(Path.cwd(), target_is_directory=True)
 
 
+OWN_STORAGE_PLUGINS = ("snakemake_storage_plugin_byok8s_azure",)
+
+
+def register_own_storage() -> None:
+    """byok8s's own storage plugins, registered by module: Snakemake's discovery
+    misses them in an editable install (it scans plain sys.path entries only)."""
+    import importlib
+
+    from snakemake_interface_storage_plugins.registry import StoragePluginRegistry
+
+    registry = StoragePluginRegistry()
+    for name in OWN_STORAGE_PLUGINS:
+        registry.register_plugin(name, importlib.import_module(name))
+
+
+def plain_names(args: list[str], home: str) -> list[str]:
+    """The main process names bucket files by its own copies' paths where it hands
+    them on (`--unneeded-temp-files .snakemake/storage/s3/<bucket>/<prefix>/a.txt`):
+    in the job they are the plain paths (its copies' names, with `home` below the
+    same local storage prefix, Snakemake's default in both)."""
+    below = home.rstrip("/") + "/"
+    return [a[len(below) :] if a.startswith(below) else a for a in args]
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    home = None
     if args and args[0].startswith(HOME_OPTION):
-        link_home(Path(args.pop(0)[len(HOME_OPTION) :]))
-    compat.apply_in_job()
+        home = args.pop(0)[len(HOME_OPTION) :]
+        link_home(Path(home))
+        args = plain_names(args, home)
+    compat.apply_in_job(home)
+    register_own_storage()
     from snakemake.cli import main as snakemake
 
     sys.argv = ["snakemake", *args]

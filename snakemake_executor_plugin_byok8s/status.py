@@ -114,6 +114,16 @@ def job_label(job: Any) -> str:
     return f"rule {job.name}" + (f" ({wc})" if wc else "") + f" [job {job.jobid}]"
 
 
+def log_group_error(job: Any, msg: str, place: str = "pod", **kwargs: Any) -> None:
+    """A group job's failure, said by each member, the first in full: Snakemake's
+    group error drops the executor's message (GroupJob.log_error)."""
+    members = sorted(job.jobs, key=lambda j: int(j.jobid))
+    first = job_label(members[0])
+    for n, member in enumerate(members):
+        said = msg if n == 0 else f"failed with {first}, in the same {place} (group {job.name})"
+        member.log_error(said, **kwargs)
+
+
 def newest(pods: list[Any]) -> Any | None:
     """The pod that says how a Job went: one deleted before it finished (the Job
     controller replaces it, but the job did not run through), else the newest."""

@@ -1,8 +1,9 @@
 """Snakemake's own test workflows through byok8s (test/conformance/): the CI subset,
-every way. A test that passes with plain Snakemake (with the same storage, for the
-bucket ways) must pass through byok8s; one that fails with plain Snakemake too and
-here is reported as an expected failure with plain Snakemake's reason, as the
-README's table does, never counted as a pass.
+every way. A test that passes with plain Snakemake on this machine (no storage)
+must pass through byok8s every way, but for the storage ways' tests that need a
+shared filesystem (shared_fs.tsv) and fail with plain Snakemake on the same
+bucket too; those, and tests plain Snakemake fails, are expected failures with
+the reason, as the README's table says, never counted as passes.
 
 The runs of a way go three at a time (each in its own directory, bucket prefix and
 namespace), started by the first test of the way; each test then checks its own.
@@ -29,7 +30,7 @@ from ci_subset import AZURE, SUBSET  # noqa: E402
 ROOT = suite.sdist()
 TESTS = ROOT / "tests"
 CASES = {c.name: c for c in suite.cases(ROOT) if c.name in SUBSET}
-UPSTREAM = suite.read_tsv(suite.UPSTREAM)
+SHARED_FS = suite.read_tsv(suite.SHARED_FS)
 AT_ONCE = 3
 
 
@@ -146,31 +147,36 @@ def check(outcome: runner.Outcome, base: runner.Outcome) -> None:
 
 
 @pytest.mark.parametrize("name", SUBSET)
-@pytest.mark.parametrize("way", ["local", "bucket"])
 @pytest.mark.s3
-def test_this_machine(way: str, name: str, local_ways: dict) -> None:
-    check(local_ways[way][name], local_ways[runner.BASELINE[way]][name])
+def test_this_machine(name: str, local_ways: dict) -> None:
+    check(local_ways["local"][name], local_ways["plain"][name])
 
 
-def on_cluster(outcome: runner.Outcome, local_ways: dict) -> None:
-    """Held to plain Snakemake on this machine: a test may fail on the cluster only
-    for a reason of Snakemake's own storage (upstream.tsv), and then only if plain
-    Snakemake with the same bucket fails it too."""
-    why = UPSTREAM.get(outcome.case)
+@pytest.mark.parametrize("name", SUBSET)
+@pytest.mark.s3
+def test_this_machine_with_a_bucket(name: str, local_ways: dict) -> None:
+    on_storage(local_ways["bucket"][name], local_ways)
+
+
+def on_storage(outcome: runner.Outcome, local_ways: dict) -> None:
+    """Held to plain Snakemake on this machine, without storage: a test may fail
+    with a bucket only if it needs a shared filesystem (shared_fs.tsv), and then
+    only if plain Snakemake with the same bucket fails it too."""
+    why = SHARED_FS.get(outcome.case)
     if why and outcome.status == "failed":
         base = local_ways["plain-bucket"][outcome.case]
         assert base.status != "passed", f"passes with plain Snakemake on the bucket: {why}"
-        pytest.xfail(f"fails with Snakemake itself on storage: {why}")
+        pytest.xfail(f"needs a shared filesystem: {why}")
     check(outcome, local_ways["plain"][outcome.case])
 
 
 @pytest.mark.cluster
 @pytest.mark.parametrize("name", SUBSET)
 def test_cluster(name: str, cluster_ways: dict, local_ways: dict) -> None:
-    on_cluster(cluster_ways["cluster"][name], local_ways)
+    on_storage(cluster_ways["cluster"][name], local_ways)
 
 
 @pytest.mark.cluster
 @pytest.mark.parametrize("name", AZURE)
 def test_azure(name: str, cluster_ways: dict, local_ways: dict) -> None:
-    on_cluster(cluster_ways["azure"][name], local_ways)
+    on_storage(cluster_ways["azure"][name], local_ways)

@@ -8,6 +8,7 @@ import asyncio
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -221,13 +222,105 @@ def test_expand_takes_a_rules_output_that_the_default_storage_mapped(monkeypatch
     from snakemake.ioutils.collect import collect
 
     settings = SimpleNamespace(default_storage_prefix="s3://lab/runs/")
+    mapped = SimpleNamespace(path_modifier=SimpleNamespace(
+        apply_default_storage=lambda path: f"s3:{path}"))  # fmt: skip
     monkeypatch.setitem(vars(snakemake.workflow), "workflow",
-                        SimpleNamespace(storage_settings=settings))  # fmt: skip
+                        SimpleNamespace(storage_settings=settings, modifier=mapped))  # fmt: skip
     pattern = io.AnnotatedString(".snakemake/storage/s3/lab/runs/a/{name}.out")
     pattern.flags["storage_object"] = SimpleNamespace(query="s3://lab/runs/a/{name}.out")
-    assert io.expand(pattern, name=["x", "y"]) == ["a/x.out", "a/y.out"]
-    assert snakemake.workflow.expand([pattern], name=["x"]) == ["a/x.out"]
-    assert collect(pattern, name=["z"]) == ["a/z.out"]
+    made = io.expand(pattern, name=["x", "y"])
+    assert made == ["s3:a/x.out", "s3:a/y.out"]
+    # A module's replace_prefix is in the rule's output already: not applied again.
+    assert all(io.is_flagged(f, "path_modified") for f in made)
+    assert snakemake.workflow.expand([pattern], name=["x"]) == ["s3:a/x.out"]
+    assert collect(pattern, name=["z"]) == ["s3:a/z.out"]
+    assert io.expand([pattern, "b/{name}"], name=["x"]) == ["a/x.out", "b/x"]  # as Snakemake
     pattern.flags["temp"] = True  # a flag expand() refuses, as Snakemake does
     with pytest.raises(Exception, match="given to expand"):
         io.expand(pattern, name=["x"])
+
+
+def test_a_job_names_its_storage_files_by_their_plain_paths(tmp_path) -> None:
+    """In a job, `{input}` and `{output}` of the default storage are the names plain
+    Snakemake gives (`echo {input} > {output}` writes `a.txt`); other storage keeps
+    Snakemake's layout. In a process of its own: the fix binds the job's home."""
+    script = """
+from pathlib import Path
+from types import SimpleNamespace
+from snakemake_executor_plugin_byok8s import compat
+compat.apply_in_job(".snakemake/storage/s3/lab/runs")
+from snakemake_interface_storage_plugins.storage_object import StorageObjectBase
+
+def copy(suffix, overwrite=None):
+    provider = SimpleNamespace(local_prefix=Path(".snakemake/storage/s3"))
+    made = SimpleNamespace(provider=provider, local_suffix=lambda: suffix,
+                           _overwrite_local_path=overwrite)
+    return str(StorageObjectBase.local_path(made))
+
+print(copy("lab/runs/a/b.txt"), copy("lab/other/c.txt"), copy("lab/runs"),
+      copy("lab/runs/d", Path("/x/d")))
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    assert done.stdout.split() == [
+        "a/b.txt", ".snakemake/storage/s3/lab/other/c.txt", ".snakemake/storage/s3/lab/runs",
+        "/x/d",
+    ]  # fmt: skip
+
+
+WORKFLOW = """
+rule all:
+    input: "b.txt", "listing.txt"
+rule a:
+    output: "a.txt"
+    shell: "echo {output} > {output}"
+rule b:
+    input: "a.txt"
+    output: "b.txt"
+    shell: "echo {input} > {output}; pwd > where.txt"
+checkpoint c:
+    output: directory("parts")
+    shell: "mkdir -p parts && echo 1 > parts/1.txt && echo 2 > parts/2.txt"
+def parts(wildcards):
+    found = checkpoints.c.get().output[0]
+    return expand(f"{found}/{{i}}.txt", i=glob_wildcards(f"{found}/{{i}}.txt").i)
+rule listing:
+    input: parts
+    output: "listing.txt"
+    shell: "echo {input} > {output}"
+"""
+
+
+@pytest.mark.s3
+def test_with_a_bucket_on_this_machine_each_job_runs_as_in_a_pod(tmp_path, s3) -> None:
+    """`--executor local --bucket`: every job in a directory of its own, with its
+    files under their plain names, through the bucket; the working directory
+    gets none of them, and the jobs' directories go at the end."""
+    from helpers import run_on_bucket
+
+    (tmp_path / "Snakefile").write_text(WORKFLOW)
+    (tmp_path / "wf.json").write_text('{"snakefile": "Snakefile"}')
+    (tmp_path / "p.json").write_text("{}")
+    client, bucket = s3["client"], s3["bucket"]
+    before = set(Path(tempfile.gettempdir()).glob("byok8s-jobs-*"))
+    result = run_on_bucket("wf.json", "p.json", f"s3://{bucket}/run", "--cores", "2",
+                           "--s3-endpoint-url", s3["endpoint"], cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+    def read(key: str) -> str:
+        return client.get_object(Bucket=bucket, Key=f"run/{key}")["Body"].read().decode()
+
+    assert read("b.txt") == "a.txt\n"
+    assert read("listing.txt") == "parts/1.txt parts/2.txt\n"  # the checkpoint, mapped back
+    assert not {"a.txt", "b.txt", "where.txt", "parts"} & {p.name for p in tmp_path.iterdir()}
+    assert set(Path(tempfile.gettempdir()).glob("byok8s-jobs-*")) == before
+
+
+def test_files_the_main_process_names_by_its_copies_are_plain_in_the_job() -> None:
+    """`--unneeded-temp-files .snakemake/storage/s3/lab/runs/a.txt`: the group's
+    job removes its temp a.txt when no member needs it any more (test_group_temp)."""
+    home = ".snakemake/storage/s3/lab/runs"
+    args = ["--unneeded-temp-files", f"{home}/a.txt", f"{home}/d/b.txt", "other/c.txt",
+            "--cores", "1"]  # fmt: skip
+    assert jobrun.plain_names(args, home) == [
+        "--unneeded-temp-files", "a.txt", "d/b.txt", "other/c.txt", "--cores", "1"]  # fmt: skip

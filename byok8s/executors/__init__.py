@@ -5,7 +5,9 @@ from __future__ import annotations
 from byok8s.executors.base import Executor
 
 
-def get(name: str) -> Executor:
+def get(name: str, bucket: bool = False) -> Executor:
+    """The backend of `--executor NAME`; `local` with a bucket runs each job in a
+    directory of its own, as a pod would."""
     if name == "kubernetes":
         from byok8s.executors.kubernetes import KubernetesExecutor
 
@@ -14,9 +16,9 @@ def get(name: str) -> Executor:
         from byok8s.executors.azure_batch import AzureBatchExecutor
 
         return AzureBatchExecutor()
-    from byok8s.executors.local import LocalExecutor
+    from byok8s.executors.local import LocalExecutor, ProcessExecutor
 
-    return LocalExecutor()
+    return ProcessExecutor() if bucket else LocalExecutor()
 
 
 __all__ = ["Executor", "get"]

@@ -28,6 +28,10 @@ SUBSET = [
     # what a pod holds: the working directory's files outside git, resources from input sizes
     "test_local_import", "test_source_path_parent", "test_inferred_resources",
     "test_issue823_1",
+    # Snakemake's own defects with a default storage: names of local copies, expand() in
+    # a module, a checkpoint's copy mapped again, a rule's pathvars, ensure()
+    "test_issue1284", "test_modules_name", "test_github_issue988", "test_pathvars",
+    "test_ensure_success",
 ]  # fmt: skip
 # Also on the cluster with Azure Blob (Azurite).
 AZURE = [

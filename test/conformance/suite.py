@@ -38,7 +38,7 @@ CACHE = Path(
 EXCLUDED = HERE / "excluded.tsv"
 # Why a test fails with Snakemake itself on storage (and so through byok8s), with
 # the upstream issue, or Snakemake's code where none is filed: name<TAB>why.
-UPSTREAM = HERE / "upstream.tsv"
+SHARED_FS = HERE / "shared_fs.tsv"  # tests that need a shared filesystem, with why
 
 PASSED_ON = {"targets", "config", "cores", "forceall", "retries", "default_resources",
              "check_md5", "check_results", "snakefile"}  # fmt: skip
