@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import socket
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,17 +48,32 @@ def acquire(
     )
 
 
-def release(storage: Storage, mine: dict[str, Any]) -> None:
-    """Remove the lock if it is still this run's (never raises: the run's own
-    outcome is what the user needs to see)."""
+RELEASE_WAITS = (1.0, 2.0, 4.0, 8.0)  # seconds before each new try to remove the lock
+
+
+def release(
+    storage: Storage, mine: dict[str, Any], waits: tuple[float, ...] = RELEASE_WAITS
+) -> None:
+    """Remove the lock if it is still this run's, trying again for a while when the
+    storage does not answer (a run that failed because the storage was away for a
+    moment ends while it still is); never raises: the run's own outcome is what the
+    user needs to see."""
     from byok8s.errors import StorageError
 
-    try:
-        held = holder(storage)
-        if held is not None and held.get("run") == mine["run"]:
-            storage.delete(LOCK)
-    except StorageError as exc:
-        log.warning("could not remove the run's lock (%s); the next run needs --unlock", exc)
+    for wait in (*waits, None):
+        try:
+            held = holder(storage)
+            if held is not None and held.get("run") == mine["run"]:
+                storage.delete(LOCK)
+            return
+        except StorageError as exc:
+            if wait is None:
+                log.warning(
+                    "could not remove the run's lock (%s); the next run needs --unlock", exc
+                )
+                return
+            log.debug("could not remove the run's lock (%s); trying again in %.0f s", exc, wait)
+            time.sleep(wait)
 
 
 def holder(storage: Storage) -> dict[str, Any] | None:

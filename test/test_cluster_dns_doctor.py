@@ -77,9 +77,13 @@ def coredns(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
             delete("coredns", "kube-system", propagation_policy="Foreground")
         except k8s.ApiException as exc:
             assert exc.status == 404
+    # Foreground deletion keeps the Deployment (being deleted) until its pods are
+    # gone, and a while after: the next test's Deployment of that name waits for it.
     deadline = time.monotonic() + 60
-    while core.list_namespaced_pod("kube-system", label_selector=dns.SELECTOR).items:
-        assert time.monotonic() < deadline, "stand-in CoreDNS pods did not go away"
+    while core.list_namespaced_pod("kube-system", label_selector=dns.SELECTOR).items or any(
+        d.metadata.name == "coredns" for d in apps.list_namespaced_deployment("kube-system").items
+    ):
+        assert time.monotonic() < deadline, "stand-in CoreDNS did not go away"
         time.sleep(0.5)
 
 

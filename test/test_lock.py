@@ -182,3 +182,29 @@ def test_a_rerun_after_an_interrupted_run_remakes_the_incomplete_output(workdir:
     again = run_cli("wf.json", "p.json", cwd=workdir)
     assert again.returncode == 0, again.stderr
     assert (workdir / "slow.txt").read_text() == "whole\n"
+
+
+def test_the_lock_goes_when_the_storage_answers_again_as_the_run_ends() -> None:
+    """A run that failed because the storage was away for a moment ends while it
+    still is: it tries again for a while before it leaves the lock to --unlock."""
+    from byok8s.errors import StorageError
+
+    class Away:
+        def __init__(self, refusals: int) -> None:
+            self.refusals, self.deleted = refusals, []
+
+        def get(self, key: str) -> bytes:
+            if self.refusals:
+                self.refusals -= 1
+                raise StorageError("s3://lab/run: connection refused")
+            return json.dumps({"run": "r1"}).encode()
+
+        def delete(self, key: str) -> None:
+            self.deleted.append(key)
+
+    back = Away(2)
+    lock.release(back, {"run": "r1"}, waits=(0.0, 0.0, 0.0))  # type: ignore[arg-type]
+    assert back.deleted == [lock.LOCK]
+    gone = Away(5)
+    lock.release(gone, {"run": "r1"}, waits=(0.0, 0.0))  # type: ignore[arg-type]
+    assert gone.deleted == [] and gone.refusals == 2
