@@ -36,9 +36,9 @@ CACHE = Path(
     os.environ.get("BYOK8S_CONFORMANCE_CACHE") or Path.home() / ".cache" / "byok8s-conformance"
 )
 EXCLUDED = HERE / "excluded.tsv"
-# Why a test fails with Snakemake itself on storage (and so through byok8s), with
-# the upstream issue, or Snakemake's code where none is filed: name<TAB>why.
-SHARED_FS = HERE / "shared_fs.tsv"  # tests that need a shared filesystem, with why
+# Tests that need a filesystem shared by this machine and the jobs (so fail with
+# storage, with Snakemake itself too): name<TAB>why.
+SHARED_FS = HERE / "shared_fs.tsv"
 
 PASSED_ON = {"targets", "config", "cores", "forceall", "retries", "default_resources",
              "check_md5", "check_results", "snakefile"}  # fmt: skip
