@@ -72,13 +72,14 @@ def coredns(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
         apps.create_namespaced_deployment("kube-system", standin(cluster.image))
 
     yield start
+    # In the background: the Deployment's name is free at once (a foreground deletion
+    # keeps it, "being deleted", until the garbage collector is done with it, which
+    # the next test's Deployment of that name runs into); its pods are waited for.
     for delete in (apps.delete_namespaced_deployment, core.delete_namespaced_config_map):
         try:
-            delete("coredns", "kube-system", propagation_policy="Foreground")
+            delete("coredns", "kube-system", propagation_policy="Background")
         except k8s.ApiException as exc:
             assert exc.status == 404
-    # Foreground deletion keeps the Deployment (being deleted) until its pods are
-    # gone, and a while after: the next test's Deployment of that name waits for it.
     deadline = time.monotonic() + 60
     while core.list_namespaced_pod("kube-system", label_selector=dns.SELECTOR).items or any(
         d.metadata.name == "coredns" for d in apps.list_namespaced_deployment("kube-system").items
