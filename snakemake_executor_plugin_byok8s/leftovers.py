@@ -6,12 +6,14 @@ was killed outright."""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from snakemake_executor_plugin_byok8s.podspec import RUN_LABEL
 
 GRACE = 2  # seconds a left-over pod has to stop
+GONE_WAIT = 120  # seconds --unlock waits for what it deleted to be gone
 
 
 def run_name(run_id: str) -> str:
@@ -64,12 +66,12 @@ def remove(core: Any, batch: Any, namespace: str, found: Found) -> None:
     from kubernetes.client import V1DeleteOptions
     from kubernetes.client.exceptions import ApiException
 
-    deletions = [
+    deletions = [  # pods first: the Job's garbage collection would give them their full grace
+        *(lambda n=n: core.delete_namespaced_pod(n, namespace, grace_period_seconds=GRACE)
+          for n in found.pods),
         *(lambda n=n: batch.delete_namespaced_job(
             n, namespace, body=V1DeleteOptions(propagation_policy="Background"))
           for n in found.jobs),
-        *(lambda n=n: core.delete_namespaced_pod(n, namespace, grace_period_seconds=GRACE)
-          for n in found.pods),
         *(lambda n=n: core.delete_namespaced_secret(n, namespace) for n in found.secrets),
     ]  # fmt: skip
     for delete in deletions:
@@ -78,3 +80,12 @@ def remove(core: Any, batch: Any, namespace: str, found: Found) -> None:
         except ApiException as exc:
             if exc.status != 404:
                 raise
+
+
+def wait_gone(core: Any, batch: Any, namespace: str, run: str, seconds: float = GONE_WAIT) -> Found:
+    """Wait until nothing of the run is left (a running pod takes its grace and
+    the kubelet's time to go); what is still there after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (found := find(core, batch, namespace, run)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return found

@@ -82,10 +82,10 @@ def test_a_signal_cancels_the_runs_pods_and_secret_and_a_rerun_works(
     assert stderr.strip().splitlines()[-1] == (
         f"byok8s: error: interrupted by {name}; the run's jobs were cancelled"
     )
-    wait_until("no Job, pod or Secret left", lambda: left_behind(on_cluster) == NOTHING, 20)
+    wait_until("no Job, pod or Secret left", lambda: left_behind(on_cluster) == NOTHING)
     took = time.monotonic() - sent
     print(f"{name}: byok8s exited after {exited:.1f} s, nothing left after {took:.1f} s")
-    assert exited < 10 and took < 20  # the kubelet takes its time to remove stopped pods
+    assert exited < 10  # the kubelet then takes its own time (10 s to a minute) to remove pods
     assert lock.LOCK not in {o["Key"][len("sig/"):] for o in cluster_s3["client"].list_objects_v2(
         Bucket=cluster_s3["bucket"], Prefix="sig/").get("Contents", [])}  # fmt: skip
     (workdir / "Snakefile").write_text(QUICK)

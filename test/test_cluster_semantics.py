@@ -134,4 +134,4 @@ def test_a_submission_that_fails_after_the_job_exists_leaves_nothing(
     assert left_behind(on_cluster)["jobs"] == [] and left_behind(on_cluster)["secrets"] == []
     from test_cluster_faults import wait_until
 
-    wait_until("its pod gone", lambda: left_behind(on_cluster) == NOTHING, 30)
+    wait_until("its pod gone", lambda: left_behind(on_cluster) == NOTHING)

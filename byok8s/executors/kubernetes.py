@@ -76,6 +76,10 @@ class KubernetesExecutor(Executor):
             print(f"deleting what run {run_id} left in namespace {namespace}: "
                   f"{found.describe()}")  # fmt: skip
             leftovers.remove(core, batch, namespace, found)
+            still = leftovers.wait_gone(core, batch, namespace, leftovers.run_name(str(run_id)))
+            if still:
+                print(f"still going after {leftovers.GONE_WAIT} s: {still.describe()}; "
+                      "Kubernetes removes them when their pods have stopped")  # fmt: skip
         except Exception as exc:
             raise ClusterError(
                 f"could not remove what run {run_id} left in namespace {namespace}: "
