@@ -49,6 +49,11 @@ class StorageError(Byok8sError):
     exit_code = ExitCode.STORAGE
 
 
+class NotFound(StorageError):
+    """The object asked for is not in the storage (each backend says so from its
+    client library's error, never from the wording of a message)."""
+
+
 class ClusterError(Byok8sError):
     exit_code = ExitCode.CLUSTER
 

@@ -77,14 +77,12 @@ def release(
 
 
 def holder(storage: Storage) -> dict[str, Any] | None:
-    from byok8s.errors import StorageError
+    from byok8s.errors import NotFound
 
     try:
         data = storage.get(LOCK)
-    except StorageError as exc:
-        if "no such" in exc.message:
-            return None
-        raise
+    except NotFound:
+        return None
     try:
         found = json.loads(data)
     except ValueError:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from helpers import error_line, run_cli, run_on_bucket
 
-from byok8s import lock, storage
+from byok8s import errors, lock, storage
 
 HELD = {"run": "0123456789ab", "workflow": "workflow-alpha.json", "user": "ada",
         "host": "lab-pc", "pid": 4242, "started": "2026-11-22T10:00:00+00:00"}  # fmt: skip
@@ -55,6 +55,7 @@ def test_create_is_atomic_on_s3(s3: dict) -> None:
     assert store.create("x/obj", b"first") is True
     assert store.create("x/obj", b"second") is False
     assert store.get("x/obj") == b"first"
+    assert_missing_is_not_found(store)
 
 
 @pytest.mark.azure
@@ -64,6 +65,26 @@ def test_create_is_atomic_on_azurite(azure: dict) -> None:
     assert store.create("x/obj", b"first") is True
     assert store.create("x/obj", b"second") is False
     assert store.get("x/obj") == b"first"
+    assert_missing_is_not_found(store)
+
+
+def assert_missing_is_not_found(store: storage.Storage) -> None:
+    """A missing object is the typed NotFound, which is how the lock knows there is
+    none: its message's wording may change freely."""
+    with pytest.raises(errors.NotFound):
+        store.get("x/none")
+    assert lock.holder(store) is None
+
+
+def test_gcs_tells_a_missing_object_from_a_missing_bucket() -> None:
+    from google.api_core.exceptions import Forbidden, NotFound
+
+    from byok8s.storage.gcs import GcsStorage
+
+    gcs = object.__new__(GcsStorage)  # missing() needs no client
+    assert gcs.missing(NotFound("No such object: b/p/.byok8s/lock"))
+    assert not gcs.missing(NotFound("The specified bucket does not exist."))
+    assert not gcs.missing(Forbidden("denied"))
 
 
 @pytest.mark.s3

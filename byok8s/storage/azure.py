@@ -231,6 +231,9 @@ class AzureStorage(Storage):
         with self.errors("reach", ""):
             quick.get_container_client(self.url.name).get_container_properties()
 
+    def missing(self, exc: BaseException) -> bool:
+        return getattr(exc, "error_code", None) == "BlobNotFound"
+
     def explain(self, exc: BaseException) -> str | None:
         from azure.core.exceptions import AzureError, HttpResponseError
 
@@ -247,7 +250,7 @@ class AzureStorage(Storage):
                 f"access denied by {self.account_url}; check the {self.credential_source} "
                 "(expired SAS or wrong key?)"
             )
-        if code == "BlobNotFound":
+        if self.missing(exc):
             return "no such blob"
         if status is None:
             return f"cannot connect to {self.account_url}; check AZ_BLOB_ACCOUNT_URL"

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from byok8s.errors import StorageError
+from byok8s.errors import NotFound, StorageError
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,10 @@ class Storage(ABC):
     def explain(self, exc: BaseException) -> str | None:
         """A one-line reason for a client library error, or None if not ours."""
 
+    @abstractmethod
+    def missing(self, exc: BaseException) -> bool:
+        """Whether a client library error says that the object is not there."""
+
     @contextmanager
     def errors(self, action: str, relative: str) -> Iterator[None]:
         """Turn the client library's errors into one-line StorageErrors."""
@@ -121,7 +125,8 @@ class Storage(ABC):
             hint = self.explain(exc)
             if hint is None:
                 raise
-            raise StorageError(f"cannot {action} {self.url.url(relative)}: {hint}") from exc
+            kind = NotFound if self.missing(exc) else StorageError
+            raise kind(f"cannot {action} {self.url.url(relative)}: {hint}") from exc
 
     def describe(self) -> str:
         return f"{self.url} ({self.credential_source})"

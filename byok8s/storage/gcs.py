@@ -116,14 +116,17 @@ class GcsStorage(Storage):
             if not self.bucket.exists():
                 raise StorageError(f"bucket {self.url.name!r} does not exist; create it first")
 
+    def missing(self, exc: BaseException) -> bool:
+        from google.api_core.exceptions import NotFound
+
+        return isinstance(exc, NotFound) and "bucket" not in str(exc).lower()
+
     def explain(self, exc: BaseException) -> str | None:
         from google.api_core.exceptions import GoogleAPIError
         from google.auth.exceptions import GoogleAuthError
 
         if not isinstance(exc, (GoogleAPIError, GoogleAuthError)):
             return None
-        from google.api_core.exceptions import NotFound
-
-        if isinstance(exc, NotFound) and "bucket" not in str(exc).lower():
+        if self.missing(exc):
             return "no such object"
         return f"{type(exc).__name__}: {exc}"

@@ -156,6 +156,12 @@ class S3Storage(Storage):
         with self.errors("reach", ""):
             self.quick_client.head_bucket(Bucket=self.url.name)
 
+    def missing(self, exc: BaseException) -> bool:
+        import botocore.exceptions as bex
+
+        return (isinstance(exc, bex.ClientError)
+                and exc.response.get("Error", {}).get("Code") == "NoSuchKey")  # fmt: skip
+
     def explain(self, exc: BaseException) -> str | None:
         import botocore.exceptions as bex
 
@@ -169,7 +175,7 @@ class S3Storage(Storage):
             return f"bucket {self.url.name!r} does not exist at {where}; create it first"
         if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
             return f"access denied at {where}; check the AWS credentials ({self.credential_source})"
-        if code == "NoSuchKey":
+        if self.missing(exc):
             return "no such object"
         if isinstance(exc, (bex.EndpointConnectionError, bex.ConnectTimeoutError)):
             return f"cannot connect to {where}; check --s3-endpoint-url and the network"
