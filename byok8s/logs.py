@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from byok8s import records
-from byok8s.errors import Byok8sError, ConfigError
+from byok8s.errors import Byok8sError, ConfigError, NotFound, StorageError
 from byok8s.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -77,17 +77,20 @@ def _one(
         return Found(
             header, (local_dir / saved).read_text(errors="replace"), str(local_dir / saved)
         )
+    unread = "no saved copy"
     if saved and storage is not None:
         try:
             text = storage.get(f"{records.RUNS}/{run}/{saved}").decode(errors="replace")
             return Found(header, text, storage.url.url(f"{records.RUNS}/{run}/{saved}"))
-        except Byok8sError as exc:
+        except NotFound as exc:
             log.debug("no saved copy in the bucket: %s", exc)
+        except StorageError as exc:
+            unread = f"the saved copy could not be read ({exc})"
     if namespace and attempt.get("k8s_job"):
         live = _from_cluster(namespace, str(attempt["k8s_job"]))
         if live is not None:
             return Found(header, live, f"the cluster (namespace {namespace})")
-    return Found(header, None, "no saved copy, and the pod is gone from the cluster")
+    return Found(header, None, f"{unread}, and the pod is gone from the cluster")
 
 
 def _from_cluster(namespace: str, k8s_job: str) -> str | None:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from byok8s.errors import ConfigError, StorageError
+from byok8s.errors import ConfigError, NotFound, StorageError
 
 if TYPE_CHECKING:
     from byok8s.config import RunConfig
@@ -281,6 +281,8 @@ def in_bucket(storage: Storage) -> list[dict[str, Any]]:
         if key.endswith(f"/{RECORD}"):
             try:
                 found.append(json.loads(storage.get(key)))
+            except NotFound:  # removed since the listing
+                continue
             except ValueError as exc:
                 log.warning("skipped the unreadable run record %s: %s", key, exc)
     return sorted(found, key=lambda r: r.get("run", ""), reverse=True)

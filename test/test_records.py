@@ -13,8 +13,8 @@ import pytest
 from helpers import assert_one_line_error, invoke, run_cli, run_on_bucket, write_json
 from kubernetes import client as k8s
 
-from byok8s import records
-from byok8s.errors import ExitCode
+from byok8s import logs, records
+from byok8s.errors import ExitCode, NotFound, StorageError
 from snakemake_executor_plugin_byok8s import status
 from snakemake_executor_plugin_byok8s.journal import Journal
 
@@ -154,3 +154,28 @@ def test_logs_of_unknown_runs_and_jobs(workdir: Path, args: list[str], fragments
     fake_cluster_run(workdir, "20261124T100000Z-123456")
     result = invoke(*args, "--workdir", str(workdir))
     assert_one_line_error(result, ExitCode.CONFIG, *fragments)
+
+
+@pytest.mark.parametrize("error, where", [
+    (NotFound("cannot read s3://b/p/.byok8s/runs/r/logs/3-align-1.log: no such object"),
+     "no saved copy, and the pod is gone from the cluster"),
+    (StorageError("cannot read s3://b/p/.byok8s/runs/r/logs/3-align-1.log: access denied"),
+     "the saved copy could not be read (cannot read s3://b/p/.byok8s/runs/r/logs/3-align-1.log: "
+     "access denied), and the pod is gone from the cluster"),
+])  # fmt: skip
+def test_logs_say_whether_the_bucket_copy_is_missing_or_unreadable(
+    error: Exception, where: str, workdir: Path
+) -> None:
+    """A copy that is not in the bucket is a NotFound (typed, not worded); any other
+    storage error is shown, since it may hide a log that is there."""
+
+    class Failing:
+        url = SimpleNamespace(url=lambda relative: f"s3://b/p/{relative}")
+
+        def get(self, relative: str) -> bytes:
+            raise error
+
+    attempt = {"attempt": 1, "pod": "snakejob-abc-x1", "log": "logs/3-align-1.log"}
+    record = {"run": "r", "jobs": [{"jobid": 3, "rule": "align", "attempts": [attempt]}]}
+    (found,) = logs.fetch(record, record["jobs"], workdir, Failing())  # type: ignore[arg-type]
+    assert found.text is None and found.origin == where
