@@ -102,9 +102,9 @@ class Executor(stock.Executor):
     def shutdown(self) -> None:
         super().shutdown()
         if self.settings.keep_sources:
-            # Snakemake removes the sources it uploaded once the scheduler returns,
-            # with no setting to keep them: forget the upload so nothing is removed.
-            self.workflow._source_archive = None  # type: ignore[attr-defined]
+            from snakemake_executor_plugin_byok8s import compat
+
+            compat.forget_uploaded_sources(self.workflow)
 
     def create_batch_pool(self) -> None:
         from azure.core.exceptions import HttpResponseError

@@ -325,9 +325,11 @@ def _route_logging(
     snakemake_logger: logging.Logger, handler: logging.Handler, verbose: bool
 ) -> None:
     """Our handler gets every record; Snakemake's own console output only with --verbose."""
+    from snakemake_executor_plugin_byok8s import compat
+
     if not verbose:
         for existing in list(snakemake_logger.handlers):
-            if existing.name == "DefaultStreamHandler":
+            if existing.name == compat.CONSOLE_HANDLER:
                 snakemake_logger.removeHandler(existing)
     snakemake_logger.addHandler(handler)
 
@@ -372,8 +374,10 @@ def _executor_settings(executor: Executor, cfg: RunConfig) -> Any:
 
 def _final_outputs(workflow_api: Any, cfg: RunConfig) -> list[str]:
     """Where the run's final results are: the targets' files, as paths or URLs."""
+    from snakemake_executor_plugin_byok8s import compat
+
     try:
-        dag = workflow_api._workflow.dag  # no public API exposes the target jobs
+        dag = compat.dag(workflow_api)
         files: list[str] = []
         for job in dag.targetjobs:
             for f in job.output or job.input:
@@ -386,8 +390,10 @@ def _final_outputs(workflow_api: Any, cfg: RunConfig) -> list[str]:
 
 def _job_outputs(workflow_api: Any, cfg: RunConfig, result: RunResult) -> None:
     """Each job's output files, as paths or URLs, for the run record."""
+    from snakemake_executor_plugin_byok8s import compat
+
     try:
-        dag = workflow_api._workflow.dag
+        dag = compat.dag(workflow_api)
         for job in dag.jobs:
             record = result.jobs.get(dag.jobid(job))
             if record is not None:
@@ -410,10 +416,16 @@ def _location(iofile: Any, cfg: RunConfig) -> str:
 
 
 def _translate(exc: Exception, cfg: RunConfig) -> Byok8sError:
-    from snakemake.exceptions import MissingRuleException, RuleException, WorkflowError
+    from snakemake.exceptions import (
+        LockException,
+        MissingInputException,
+        MissingRuleException,
+        RuleException,
+        WorkflowError,
+    )
 
     text = _brief(exc)
-    if "LockException" in type(exc).__name__ or "Directory cannot be locked" in text:
+    if isinstance(exc, LockException):
         return Locked(
             f"the working directory {cfg.workdir} is locked by another Snakemake run; wait for "
             "it, or if it is gone (killed), run the same command again with --unlock"
@@ -423,7 +435,7 @@ def _translate(exc: Exception, cfg: RunConfig) -> Byok8sError:
             f"workflow config {cfg.workflow.config_file}: target not found: {text}; "
             "name a rule or output file of the Snakefile"
         )
-    if "MissingInputException" in type(exc).__name__ or "Missing input files" in text:
+    if isinstance(exc, MissingInputException):
         return WorkflowFailed(f"missing input: {text}; create it or fix the workflow")
     if "storage" in text.lower() and cfg.storage is not None:
         return StorageError(f"storage {cfg.storage.url}: {text}")

@@ -44,6 +44,7 @@ from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
 from snakemake_executor_plugin_byok8s import (
     capacity,
+    compat,
     jobcommand,
     leftovers,
     options,
@@ -234,7 +235,7 @@ class Executor(stock.Executor):
         if len(data) <= SECRET_LIMIT:
             return data
         self.logger.info(f"workflow sources are {len(data)} bytes: staged through storage")
-        self.workflow.upload_sources()
+        compat.upload_sources(self.workflow)
         return None
 
     def register_secret(self) -> None:
@@ -252,13 +253,7 @@ class Executor(stock.Executor):
     def get_job_exec_prefix(self, job: JobExecutorInterface) -> str:
         if self._sources is not None:
             return ""
-        factory = self.workflow.spawned_job_args_factory  # type: ignore[attr-defined]
-        archive = self.workflow.source_archive  # type: ignore[attr-defined]
-        return (
-            f"python -m snakemake --deploy-sources {archive.query} {archive.checksum} "
-            f"{factory.get_default_storage_provider_args()} "
-            f"{' '.join(factory.get_storage_provider_args())}"
-        )
+        return f"python -m snakemake {compat.deploy_sources_args(self.workflow)}"
 
     # --- submission ----------------------------------------------------------
 
@@ -299,8 +294,8 @@ class Executor(stock.Executor):
             cores = int(job.resources.get("_cores", 1))
             if self._capacity.check(status.job_label(job), cores, body):
                 self._too_big.add(name)  # waits for an autoscaler: its wait says more
-            self._kubernetes_retry(
-                lambda: self.batchapi.create_namespaced_job(self.namespace, body)
+            compat.kubernetes_retry(
+                self, lambda: self.batchapi.create_namespaced_job(self.namespace, body)
             )
             self._submitted[name] = time.monotonic()
             self.journal.submitted(job, name)

@@ -79,6 +79,13 @@ Snakemake alone fails on a cluster without a shared filesystem.
   workflow's pathvars only, before the rule's own (`pathvars: resname=...`) are
   applied: "Undefined pathvar". byok8s applies the rule's first. In the main
   process and the job.
+
+Besides the fixes, what byok8s reads or calls that no plugin interface offers,
+each through one function here: a run's DAG (its target jobs and their outputs,
+for the summary and the record), the name of Snakemake's console log handler
+(shown only with --verbose), uploading the workflow's sources to storage and the
+arguments that deploy them in a job, forgetting the upload so that it is kept
+(Azure Batch --keep-sources), and the stock Kubernetes plugin's retry of API calls.
 """
 
 from __future__ import annotations
@@ -89,11 +96,27 @@ import stat
 from collections.abc import Callable
 from typing import Any
 
-CHECKED = {"snakemake": "9.27.1", "snakemake-storage-plugin-s3": "0.3.6"}
+CHECKED = {
+    "snakemake": "9.27.1",
+    "snakemake-storage-plugin-s3": "0.3.6",
+    "snakemake-executor-plugin-kubernetes": "0.5.1",
+}
 MARK = "byok8s"
-# Every private (or not plugin-interface) name the fixes use, as module:attribute
-# paths; test_compat.py checks that the installed versions have each.
+# Every private (or not plugin-interface) name byok8s uses, as module:attribute
+# paths (an attribute of a class: on the class, or set as `self.NAME =` in its
+# source), or module:'text' for a literal the module's source must hold;
+# test_compat.py checks that the installed versions have each.
 NAMES = (
+    "snakemake.api:WorkflowApi._workflow",  # dag()
+    "snakemake.dag:DAG.targetjobs",
+    "snakemake.logging:'DefaultStreamHandler'",  # CONSOLE_HANDLER
+    "snakemake.workflow:Workflow.upload_sources",  # upload_sources()
+    "snakemake.workflow:Workflow.source_archive",  # deploy_sources_args()
+    "snakemake.workflow:Workflow.spawned_job_args_factory",
+    "snakemake.spawn_jobs:SpawnedJobArgsFactory.get_default_storage_provider_args",
+    "snakemake.spawn_jobs:SpawnedJobArgsFactory.get_storage_provider_args",
+    "snakemake.workflow:Workflow._source_archive",  # forget_uploaded_sources()
+    "snakemake_executor_plugin_kubernetes:Executor._kubernetes_retry",  # kubernetes_retry()
     "snakemake_storage_plugin_s3:StorageObject.is_dir",
     "snakemake_storage_plugin_s3:StorageObject.get_subkeys",
     "snakemake.io:_IOFile.store_in_storage",
@@ -122,6 +145,43 @@ NAMES = (
     "snakemake.workflow:Workflow.storage_registry",  # jobcommand.storage_home
     "snakemake.workflow:Workflow.write_source_archive",  # sources.archive
 )
+
+
+CONSOLE_HANDLER = "DefaultStreamHandler"  # the name snakemake.logging gives its console handler
+
+
+def dag(workflow_api: Any) -> Any:
+    """The DAG of a run (`SnakemakeApi.workflow(...)`'s WorkflowApi): its target
+    jobs and each job's outputs, which no public API gives."""
+    return workflow_api._workflow.dag
+
+
+def upload_sources(workflow: Any) -> None:
+    """Put the workflow's source archive into the default storage, for jobs."""
+    workflow.upload_sources()
+
+
+def deploy_sources_args(workflow: Any) -> str:
+    """The arguments of `python -m snakemake` that fetch the uploaded sources in a job."""
+    factory = workflow.spawned_job_args_factory
+    archive = workflow.source_archive
+    return (
+        f"--deploy-sources {archive.query} {archive.checksum} "
+        f"{factory.get_default_storage_provider_args()} "
+        f"{' '.join(factory.get_storage_provider_args())}"
+    )
+
+
+def forget_uploaded_sources(workflow: Any) -> None:
+    """Snakemake removes the sources it uploaded when its scheduler returns, with
+    no setting to keep them: forgetting the upload keeps them."""
+    workflow._source_archive = None
+
+
+def kubernetes_retry(executor: Any, call: Callable[[], Any]) -> Any:
+    """The stock Kubernetes executor's retry of an API call (new connection on
+    a dropped one)."""
+    return executor._kubernetes_retry(call)
 
 
 def _replace(owner: Any, name: str, make: Callable[[Any], Any]) -> None:

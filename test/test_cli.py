@@ -407,3 +407,13 @@ def test_verbose_shows_traceback(workdir: Path) -> None:
     result = invoke("missing-wf", "params-blue", "--verbose")
     assert result.exit_code == ExitCode.CONFIG
     assert "Traceback" in result.stderr and "ConfigError" in result.stderr
+
+
+def test_a_missing_input_is_told_by_snakemakes_exception_type(workdir: Path) -> None:
+    """A failed run (with its record), not bad input: the line names the file."""
+    (workdir / "needs.smk").write_text("rule all:\n    input: 'absent.txt'\n")
+    write_json(workdir / "wf.json", {"snakefile": "needs.smk"})
+    write_json(workdir / "p.json", {})
+    result = invoke("wf.json", "p.json")
+    assert_one_line_error(result, ExitCode.WORKFLOW_FAILED, "missing input", "absent.txt",
+                          "create it or fix the workflow")  # fmt: skip
