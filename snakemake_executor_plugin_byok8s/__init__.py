@@ -227,11 +227,7 @@ class Executor(stock.Executor):
             left = sources.archive(self.workflow, path)
             data = path.read_bytes()
         if left:
-            self.logger.warning(
-                f"{len(left)} files of the working directory are not sent to the jobs "
-                f"(more than {sources.MAX_TOTAL >> 20} MiB in all), first {left[0]}: "
-                "put the workflow in git, or its data in storage"
-            )
+            self.logger.warning(sources.not_sent(left))
         if len(data) <= SECRET_LIMIT:
             return data
         self.logger.info(f"workflow sources are {len(data)} bytes: staged through storage")
@@ -527,7 +523,12 @@ class Executor(stock.Executor):
             self.journal.finished(j, result, pod, text)
         except OSError as exc:
             self.logger.warning(f"could not record {status.job_label(j.job)}: {exc}")
-        return status.failure_message(result, lines, str(log_file) if log_file else None)
+        return status.failure_message(
+            f"pod {result.pod or '(none)'}: {result.reason}",
+            lines,
+            str(log_file) if log_file else None,
+            result.started,
+        )
 
     def _pod_log(self, pod: str) -> str:
         from kubernetes.client.exceptions import ApiException

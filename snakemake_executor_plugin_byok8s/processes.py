@@ -75,11 +75,7 @@ class Executor(RemoteExecutor):
         self._archive = self._root / "sources.tar.xz"
         left = sources.archive(self.workflow, self._archive)
         if left:
-            self.logger.warning(
-                f"{len(left)} files of the working directory are not sent to the jobs "
-                f"(more than {sources.MAX_TOTAL >> 20} MiB in all), first {left[0]}: "
-                "put the workflow in git, or its data in storage"
-            )
+            self.logger.warning(sources.not_sent(left))
         self._home = jobcommand.storage_home(self.workflow)
         self._running: dict[str, _Running] = {}
         self._waiting: list[tuple[str, JobExecutorInterface]] = []  # until cores are free
@@ -173,10 +169,6 @@ class Executor(RemoteExecutor):
     def _failure(self, j: SubmittedJobInfo, reason: str, text: str) -> str:
         """What the user reads, as for a pod: why, then the last lines of its log
         and where the whole log is (the run record, or Snakemake's log directory)."""
-        pad = " " * 8  # Snakemake prints the message after "    message: "
-        lines = status.log_tail(text)
-        message = reason + (f"\n{pad}the job's log ends:\n" if lines else "")
-        message += "\n".join(f"{pad}| {line}" for line in lines)
         kept = Path(".snakemake") / "log" / f"byok8s-{j.external_jobid}.log"
         if self.journal.root is not None:
             job = j.job
@@ -184,7 +176,9 @@ class Executor(RemoteExecutor):
         else:
             kept.parent.mkdir(parents=True, exist_ok=True)
             kept.write_text(text)
-        return message + f"\n{pad}full log: {kept.resolve()}\n"
+        return status.failure_message(
+            reason, status.log_tail(text), str(kept.resolve()), True, log="job's log"
+        )
 
     def print_job_error(self, job_info: SubmittedJobInfo, msg: Any = None, **kwargs: Any) -> None:
         if job_info.job.is_group() and msg:

@@ -82,3 +82,12 @@ def archive(workflow: Any, path: Path, workdir: Path | None = None) -> list[str]
             for name in [*names, *added]:
                 packed.add(workdir / name, arcname=name, recursive=False)
     return left
+
+
+def not_sent(left: list[str]) -> str:
+    """The warning for the files `archive` left out."""
+    return (
+        f"{len(left)} files of the working directory are not sent to the jobs "
+        f"(more than {MAX_TOTAL >> 20} MiB in all), first {left[0]}: "
+        "put the workflow in git, or its data in storage"
+    )

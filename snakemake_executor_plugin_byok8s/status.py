@@ -148,16 +148,19 @@ def log_tail(text: str, lines: int = LOG_TAIL_LINES) -> list[str]:
     return kept[-lines:]
 
 
-def failure_message(result: Outcome, log_lines: list[str], log_file: str | None) -> str:
-    """What the user reads: pod and reason, then the last lines of the pod's log."""
+def failure_message(
+    reason: str, log_lines: list[str], log_file: str | None, started: bool, log: str = "pod log"
+) -> str:
+    """What the user reads: why, then the last lines of the job's `log` (a pod's,
+    or a local process's) and where the whole of it is."""
     pad = " " * 8  # Snakemake prints the message after "    message: "
-    text = f"pod {result.pod or '(none)'}: {result.reason}"
+    text = reason
     if log_lines:
-        text += f"\n{pad}the pod log ends:\n" + "\n".join(f"{pad}| {line}" for line in log_lines)
-    elif result.started:
-        text += f"\n{pad}the pod log is empty"
+        text += f"\n{pad}the {log} ends:\n" + "\n".join(f"{pad}| {line}" for line in log_lines)
+    elif started:
+        text += f"\n{pad}the {log} is empty"
     if log_file:
-        text += f"\n{pad}full pod log: {log_file}"
+        text += f"\n{pad}full {log}: {log_file}"
     return text + "\n"
 
 

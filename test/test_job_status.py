@@ -229,20 +229,24 @@ def test_a_log_without_a_rule_exception_gives_its_last_lines() -> None:
 
 
 def test_the_failure_message_names_pod_reason_log_lines_and_log_file() -> None:
-    result = status.Outcome("failed", "exited with code 1", "snakejob-1-abcde", started=True)
-    text = status.failure_message(result, ["boom"], "/w/.snakemake/x.log")
+    text = status.failure_message(
+        "pod snakejob-1-abcde: exited with code 1", ["boom"], "/w/.snakemake/x.log", True
+    )
     assert text.splitlines() == [
         "pod snakejob-1-abcde: exited with code 1",
         "        the pod log ends:",
         "        | boom",
         "        full pod log: /w/.snakemake/x.log",
     ]
-    empty = status.failure_message(result, [], None)
+    empty = status.failure_message("pod p: exited with code 1", [], None, True)
     assert "the pod log is empty" in empty
-    never_ran = status.Outcome("failed", "container cannot start (InvalidImageName)", "p")
-    assert status.failure_message(never_ran, [], None) == (
-        "pod p: container cannot start (InvalidImageName)\n"
-    )
+    never_ran = "pod p: container cannot start (InvalidImageName)"
+    assert status.failure_message(never_ran, [], None, False) == never_ran + "\n"
+    local = status.failure_message("exited with code 2", [], "/w/l.log", True, log="job's log")
+    assert local.splitlines()[1:] == [
+        "        the job's log is empty",
+        "        full job's log: /w/l.log",
+    ]
 
 
 def pending_pod(
