@@ -119,7 +119,8 @@ def _unlock(cfg: RunConfig) -> None:
     if cfg.storage is not None:
         held = lock.holder(cfg.storage)
         if held is not None:  # first what the run left running, then its lock
-            executors.get(str(held.get("executor") or cfg.executor)).remove_dead_run(cfg, held)
+            backend = executors.get(str(held.get("executor") or cfg.executor), bucket=True)
+            backend.remove_dead_run(cfg, held)
             lock.unlock(cfg.storage)
         print(f"removed the lock of {lock.describe(held)} on {cfg.storage.url}" if held
               else f"no lock on {cfg.storage.url}")  # fmt: skip

@@ -12,11 +12,16 @@ finds in its pod"), and a workflow that works this way works on the cluster.
 
 The jobs share `cores` cores: a job waits until its threads are free (threads
 above `cores` are capped, as Snakemake's local executor does).
+
+A run's jobs live in `jobs_dir(run_id)`, which lists their process groups in
+`pids`: when byok8s is killed outright its jobs go on (each is a session of its
+own), and `--unlock` stops them from there (`stop_left`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -26,6 +31,7 @@ import sys
 import tarfile
 import tempfile
 import threading
+import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import IO, Any
@@ -54,6 +60,56 @@ class ExecutorSettings(ExecutorSettingsBase):
         default=None,
         metadata={"help": "Directory for the run record (jobs.jsonl, job logs).", "type": str},
     )
+    run_id: str | None = dataclasses.field(
+        default=None,
+        metadata={"help": "byok8s's run id: names the directory of the run's jobs.", "type": str},
+    )
+
+
+def jobs_dir(run_id: str) -> Path:
+    """Where a run's jobs have their directories (and `pids`)."""
+    return Path(tempfile.gettempdir()) / f"byok8s-jobs-{run_id}"
+
+
+def stop_left(root: Path) -> list[int]:
+    """Stop the job processes a killed run left in `root` (SIGTERM, SIGKILL after
+    STOP_GRACE seconds) and remove it; the process groups that were stopped."""
+    groups = []
+    pids = root / "pids"
+    for line in pids.read_text().split() if pids.is_file() else ():
+        pid = int(line)
+        if _in(pid, root):
+            groups.append(pid)
+            _signal(pid, signal.SIGTERM)
+    for _ in range(int(STOP_GRACE / POLL)):
+        if not any(_in(pid, root) for pid in groups):
+            break
+        time.sleep(POLL)
+    for pid in groups:
+        if _in(pid, root):
+            _signal(pid, signal.SIGKILL)
+    shutil.rmtree(root, ignore_errors=True)
+    return groups
+
+
+def _in(pid: int, root: Path) -> bool:
+    """Whether process group `pid` is alive and (where /proc tells) a job of `root`,
+    not a later process that got the same number."""
+    try:
+        os.killpg(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(root)
+    except FileNotFoundError:  # no /proc (macOS): the group is there
+        return not Path("/proc/self").exists()
+    except OSError:
+        return False
+
+
+def _signal(group: int, number: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, number)
 
 
 @dataclasses.dataclass
@@ -71,7 +127,11 @@ class Executor(RemoteExecutor):
     def __post_init__(self) -> None:
         settings = self.workflow.executor_settings
         self._cores = max(1, int(settings.cores))
-        self._root = Path(tempfile.mkdtemp(prefix="byok8s-jobs-"))
+        if settings.run_id:
+            self._root = jobs_dir(settings.run_id)
+            self._root.mkdir(mode=0o700)
+        else:
+            self._root = Path(tempfile.mkdtemp(prefix="byok8s-jobs-"))
         self._archive = self._root / "sources.tar.xz"
         left = sources.archive(self.workflow, self._archive)
         if left:
@@ -129,6 +189,8 @@ class Executor(RemoteExecutor):
             start_new_session=True,  # its own process group: cancelled as one
             env={**os.environ, **self.envvars()},  # storage settings, as a pod's Secret
         )
+        with open(self._root / "pids", "a") as pids:  # for --unlock after a kill -9
+            pids.write(f"{process.pid}\n")
         self._running[name] = _Running(process, directory, log, self._need(job))
 
     async def sleep(self) -> None:

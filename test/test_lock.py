@@ -127,6 +127,50 @@ def test_a_failed_run_releases_its_lock(s3: dict, workdir: Path) -> None:
 
 
 @pytest.mark.s3
+def test_unlock_stops_the_job_processes_a_killed_local_run_left(s3: dict, workdir: Path) -> None:
+    """`--executor local --bucket` runs each job in a session of its own: killed
+    outright, the run leaves them writing to the bucket; --unlock stops them."""
+    from snakemake_executor_plugin_byok8s import processes
+
+    (workdir / "Snakefile").write_text(
+        "rule slow:\n    output: 'slow.txt'\n    shell: 'sleep 300; echo late > {output}'\n"
+    )
+    (workdir / "wf.json").write_text(json.dumps({"snakefile": "Snakefile"}))
+    (workdir / "p.json").write_text("{}")
+    url = f"s3://{s3['bucket']}/killed"
+    args = ("wf.json", "p.json", "--bucket", url, "--executor", "local",
+            "--s3-endpoint-url", s3["endpoint"])  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "byok8s", *args], cwd=workdir,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    store = s3_storage(s3, "killed")
+    deadline = time.monotonic() + 120
+    while not (lock.holder(store) and _pids(processes.jobs_dir(lock.holder(store)["run"]))):
+        assert time.monotonic() < deadline and proc.poll() is None, "the job never started"
+        time.sleep(0.2)
+    run = lock.holder(store)["run"]
+    root = processes.jobs_dir(run)
+    (job,) = _pids(root)
+    kill_outright(proc)
+    os.killpg(job, 0)  # the job goes on without its run
+    done = run_cli(*args, "--unlock", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == (
+        f"stopped what run {run} left on this machine: 1 job process ({job})"
+    )
+    with pytest.raises(ProcessLookupError):
+        os.killpg(job, 0)
+    assert not root.exists() and lock.LOCK not in store.list()
+    again = run_cli(*args, "--unlock", cwd=workdir)
+    assert again.stdout.splitlines()[0] == f"no lock on {url}"
+
+
+def _pids(root: Path) -> list[int]:
+    pids = root / "pids"
+    return [int(p) for p in pids.read_text().split()] if pids.is_file() else []
+
+
+@pytest.mark.s3
 def test_unlock_removes_a_dead_runs_lock_and_the_next_run_works(s3: dict, workdir: Path) -> None:
     store = s3_storage(s3, "stale")
     store.put(lock.LOCK, json.dumps(HELD).encode())
@@ -134,10 +178,11 @@ def test_unlock_removes_a_dead_runs_lock_and_the_next_run_works(s3: dict, workdi
     args = ("workflow-alpha", "params-blue", url, "--s3-endpoint-url", s3["endpoint"])
     done = run_on_bucket(*args, "--unlock", cwd=workdir)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == (
+    assert done.stdout.splitlines() == [
+        "run 0123456789ab ran its jobs on lab-pc: any still running there go on",
         f"removed the lock of run 0123456789ab of workflow-alpha.json, started "
-        f"2026-11-22T10:00:00+00:00 by ada@lab-pc, pid 4242 on {url}"
-    )
+        f"2026-11-22T10:00:00+00:00 by ada@lab-pc, pid 4242 on {url}",
+    ]
     assert store.list() == {}
     again = run_on_bucket(*args, "--unlock", cwd=workdir)
     assert again.stdout.strip() == f"no lock on {url}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING, Any
 
 from byok8s.executors.base import Executor
@@ -27,7 +28,27 @@ class ProcessExecutor(LocalExecutor):
         return {
             "cores": cfg.cores or 1,
             "record_dir": str(cfg.record_dir) if cfg.record_dir else None,
+            "run_id": cfg.run_id,
         }
+
+    def remove_dead_run(self, cfg: RunConfig, held: dict[str, Any]) -> None:
+        """A run killed outright leaves its jobs running (each in a session of its
+        own): stop them, on the machine they run on."""
+        from snakemake_executor_plugin_byok8s import processes
+
+        run_id, host = held.get("run"), held.get("host")
+        if not run_id or run_id == "?":
+            return
+        if host != socket.gethostname():
+            print(f"run {run_id} ran its jobs on {host}: any still running there go on")
+            return
+        stopped = processes.stop_left(processes.jobs_dir(str(run_id)))
+        if stopped:
+            groups = f"{len(stopped)} job process{'es' * (len(stopped) > 1)}"
+            pids = ", ".join(map(str, stopped))
+            print(f"stopped what run {run_id} left on this machine: {groups} ({pids})")
+        else:
+            print(f"run {run_id} left no job running on this machine")
 
     def describe(self, cfg: RunConfig) -> str:
         return f"this machine ({cfg.cores} cores), each job in a directory of its own"
