@@ -83,6 +83,7 @@ def test_gcs_tells_a_missing_object_from_a_missing_bucket() -> None:
 
     gcs = object.__new__(GcsStorage)  # missing() needs no client
     assert gcs.missing(NotFound("No such object: b/p/.byok8s/lock"))
+    assert gcs.missing(NotFound("No such object: my-bucket/p/.byok8s/lock"))
     assert not gcs.missing(NotFound("The specified bucket does not exist."))
     assert not gcs.missing(Forbidden("denied"))
 
