@@ -77,8 +77,8 @@ def stop_left(root: Path) -> list[int]:
     groups = []
     pids = root / "pids"
     for line in pids.read_text().split() if pids.is_file() else ():
-        pid = int(line)
-        if _in(pid, root):
+        pid = int(line) if line.isdigit() else 0  # 0: a line cut short by the kill
+        if pid and _in(pid, root):
             groups.append(pid)
             _signal(pid, signal.SIGTERM)
     for _ in range(int(STOP_GRACE / POLL)):

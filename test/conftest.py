@@ -106,6 +106,10 @@ def gcs_server() -> Iterator[services.Server]:
 def gcs(gcs_server: services.Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     """A fresh bucket on fake-gcs-server; the environment points the google client
     (and byok8s) at it, as STORAGE_EMULATOR_HOST does for any GCS emulator."""
+    yield from _gcs_bucket(gcs_server, monkeypatch)
+
+
+def _gcs_bucket(gcs_server: services.Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage as gcs_client
 
@@ -186,6 +190,19 @@ def cluster_s3(
 ) -> Iterator[dict]:
     """A fresh bucket that pods can reach, with credentials in the environment."""
     yield from _bucket(cluster_s3_server, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def cluster_gcs_server(cluster: localcluster.Cluster) -> Iterator[services.Server]:
+    yield from _serve(lambda: services.start_gcs(host=cluster.gateway))
+
+
+@pytest.fixture
+def cluster_gcs(
+    cluster_gcs_server: services.Server, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict]:
+    """A fresh bucket on fake-gcs-server that pods can reach."""
+    yield from _gcs_bucket(cluster_gcs_server, monkeypatch)
 
 
 @pytest.fixture

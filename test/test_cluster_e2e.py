@@ -147,6 +147,23 @@ def test_bundled_example_on_azurite_with_sas(
     assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
 
 
+def test_multi_step_workflow_on_gcs(on_cluster: dict, cluster_gcs: dict, workdir: Path) -> None:
+    """GCS (fake-gcs-server, STORAGE_EMULATOR_HOST) as S3: the same summary as a
+    run on this machine, and nothing left."""
+    url = f"gs://{cluster_gcs['bucket']}/fan"
+    result, seen = run_recorded(on_cluster, "workflow-fanout", "params-fanout", "--bucket", url,
+                                "--jobs", "4", cwd=workdir)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert jobs_run(result.stdout) == 14
+    assert_pods_clean(seen.pods, on_cluster["cluster"].image, 13)
+    local = workdir.parent / "local"
+    local.mkdir()
+    assert run_cli("workflow-fanout", "params-fanout", cwd=local).returncode == 0
+    blob = cluster_gcs["client"].bucket(cluster_gcs["bucket"]).blob("fan/summary.tsv")
+    assert blob.download_as_text() == (local / "summary.tsv").read_text()
+    assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
+
+
 ENV_SNAKEFILE = """
 rule all:
     output: "token.txt"

@@ -166,6 +166,25 @@ def test_unlock_stops_the_job_processes_a_killed_local_run_left(s3: dict, workdi
     assert again.stdout.splitlines()[0] == f"no lock on {url}"
 
 
+def test_stop_left_stops_only_the_runs_own_jobs(tmp_path: Path) -> None:
+    """A listed number whose process is not in the run's jobs directory (a later
+    process that got the number) is left alone, and a cut-short line is skipped."""
+    from snakemake_executor_plugin_byok8s import processes
+
+    root = tmp_path / "byok8s-jobs-r"
+    (root / "job-1-1").mkdir(parents=True)
+    own = subprocess.Popen(["sleep", "60"], cwd=root / "job-1-1", start_new_session=True)
+    other = subprocess.Popen(["sleep", "60"], cwd=tmp_path, start_new_session=True)
+    (root / "pids").write_text(f"{own.pid}\n{other.pid}\n12a")
+    try:
+        assert processes.stop_left(root) == [own.pid]
+        assert own.wait(10) is not None and other.poll() is None
+        assert not root.exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
 def _pids(root: Path) -> list[int]:
     pids = root / "pids"
     return [int(p) for p in pids.read_text().split()] if pids.is_file() else []
