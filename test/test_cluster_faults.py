@@ -113,8 +113,11 @@ def take_pod_when_running(on_cluster: dict, rule: str, evict: bool = False) -> s
     namespace = on_cluster["namespace"]
     time.sleep(2)  # the job's command has started
     core = k8s.CoreV1Api(on_cluster["cluster"].api())
-    if evict:  # as `kubectl drain` does (policy/v1beta1 on this Kubernetes)
-        body = {"apiVersion": "policy/v1beta1", "kind": "Eviction",
+    if evict:  # as `kubectl drain` does, in the version the server serves
+        groups = k8s.ApisApi(on_cluster["cluster"].api()).get_api_versions().groups
+        policy = next(g for g in groups if g.name == "policy")
+        version = "v1" if "v1" in {v.version for v in policy.versions} else "v1beta1"
+        body = {"apiVersion": f"policy/{version}", "kind": "Eviction",
                 "metadata": {"name": name, "namespace": namespace}}  # fmt: skip
         core.create_namespaced_pod_eviction(name, namespace, body)
     else:
