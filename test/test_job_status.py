@@ -304,6 +304,22 @@ def test_a_running_pod_is_not_waiting() -> None:
     assert status.outcome(job(), running) == status.Outcome("running", pod="snakejob-1-abcde")
 
 
+def test_a_pod_that_ended_past_its_jobs_deadline_failed_by_the_deadline() -> None:
+    """Kubernetes 1.20's Job controller, late under load, marks the Job
+    DeadlineExceeded only when the pod ends: the pod's success does not count."""
+    timed = job()
+    timed.spec = k8s.V1JobSpec(active_deadline_seconds=4, template=k8s.V1PodTemplateSpec())
+    timed.status.start_time = T0
+
+    def ended(seconds: float) -> k8s.V1Pod:
+        return pod(k8s.V1ContainerState(terminated=k8s.V1ContainerStateTerminated(
+            exit_code=0, finished_at=T0 + timedelta(seconds=seconds))))  # fmt: skip
+
+    late = status.outcome(timed, ended(64))
+    assert (late.state, late.reason) == ("failed", f"Kubernetes Job failed ({status.DEADLINE})")
+    assert status.outcome(timed, ended(3)).state == "succeeded"
+
+
 def test_a_pod_deleted_past_its_jobs_deadline_is_the_deadline_not_the_cluster() -> None:
     """The Job controller deletes the pod before it writes DeadlineExceeded."""
     running = deleted(pod(k8s.V1ContainerState(running=k8s.V1ContainerStateRunning())))
