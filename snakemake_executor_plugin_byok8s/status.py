@@ -52,7 +52,8 @@ def outcome(job: Any, pod: Any | None, now: datetime | None = None) -> Outcome:
     container = container_status(pod)
     terminated = container.state.terminated if container and container.state else None
     if terminated is not None:
-        if terminated.exit_code == 0 and _ended_past_deadline(job, terminated):
+        ended = terminated.finished_at
+        if terminated.exit_code == 0 and ended is not None and _past_deadline(job, ended):
             # A Job controller that missed the deadline (seen on Kubernetes 1.20 under
             # load) calls the Job DeadlineExceeded when the pod ends: so does byok8s.
             return Outcome("failed", f"Kubernetes Job failed ({DEADLINE})", name, started=True)
@@ -200,13 +201,6 @@ def _past_deadline(job: Any, now: datetime) -> bool:
     deadline = job.spec.active_deadline_seconds if job.spec else None
     started = job.status.start_time if job.status else None
     return bool(deadline and started and (now - started).total_seconds() >= deadline)
-
-
-def _ended_past_deadline(job: Any, terminated: Any) -> bool:
-    deadline = job.spec.active_deadline_seconds if job.spec else None
-    started = job.status.start_time if job.status else None
-    ended = terminated.finished_at
-    return bool(deadline and started and ended and (ended - started).total_seconds() > deadline)
 
 
 def _job_failure(condition: Any) -> str:
