@@ -16,10 +16,10 @@ from typing import Any
 import click
 
 from byok8s import __version__, signals
+from byok8s.declare import ENV_PREFIX, click_options
 from byok8s.errors import Byok8sError, ExitCode, Interrupted
-from byok8s.runoptions import run_options
+from byok8s.runoptions import doctor_options, run_options
 
-ENV_PREFIX = "BYOK8S"
 GROUP_ONLY = {"--help", "-h", "--version"}
 VERBOSE = "byok8s.verbose"
 SECRETS = "byok8s.secrets"
@@ -172,15 +172,8 @@ def fix_dns(ctx: click.Context, resolvers: tuple[str, ...], **options: Any) -> N
 
 
 @cli.command()
-@click.option(
-    "-k", "--k8s-namespace", default="default", show_default=True, help="Namespace to check."
-)
-@click.option("--bucket", metavar="URL", help="Bucket or container to probe (write, read, delete).")
-@click.option("--s3-endpoint-url", metavar="URL", help="S3-compatible endpoint instead of AWS.")
-@click.option("--envvars", multiple=True, metavar="NAME", help="Variables the run will pass.")
-@click.option("--container-image", metavar="IMAGE", help="Job image [default: 'byok8s image'].")
+@click_options(doctor_options())
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks.")
 @click.pass_context
 def doctor(ctx: click.Context, **options: Any) -> None:
     """Check that a cluster run can work: kubeconfig and cluster, namespace and
@@ -282,13 +275,6 @@ def logs(ctx: click.Context, run_id: str, job: str | None, **options: Any) -> No
     if missing:
         click.echo(f"byok8s: {missing} log{'s' * (missing > 1)} not found (see above)", err=True)
         ctx.exit(int(ExitCode.WORKFLOW_FAILED))
-
-
-for _command in (run, doctor):
-    for _param in _command.params:
-        if isinstance(_param, click.Option) and _param.name not in ("as_json",):
-            # BYOK8S_<OPTION>, without the subcommand name click would insert.
-            _param.envvar = f"{ENV_PREFIX}_{(_param.name or '').upper()}"
 
 
 def _ip_addresses(values: tuple[str, ...]) -> tuple[str, ...]:

@@ -15,12 +15,10 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any
 
-from byok8s import bundled, files, podconfig, storage
+from byok8s import bundled, files, storage
+from byok8s.declare import Option
 from byok8s.errors import ConfigError
-from byok8s.executors import azure_batch as batch_options
 
-EXECUTORS = ("local", "kubernetes", "azure-batch")
-REMOTE_EXECUTORS = ("kubernetes", "azure-batch")
 # Keys byok8s itself sets in Snakemake's config; a params file may not set them.
 RESERVED_PARAMS = ("byok8s",)
 
@@ -28,50 +26,31 @@ CLI = "command line"
 ENV = "environment"
 DEFAULT = "default"
 
-# Run options that a workflow config file may also set, with their types.
-RUN_OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
-    "bucket": str,
-    "k8s_namespace": str,
-    "executor": str,
-    "jobs": int,
-    "cores": int,
-    "container_image": str,
-    "envvars": list,
-    "s3_endpoint_url": str,
-    "retries": int,
-    "service_account": str,
-    "run_as_user": int,
-    "keep_going": bool,
-    "use_conda": bool,
-    "pvc": list,
-    "scratch": list,
-    "node_selector": (list, dict),  # ["KEY=VALUE", ...] or {KEY: VALUE}
-    "toleration": list,
-    "pending_timeout": int,
-    "cpu_scalar": (int, float),
-    "infra_retries": int,
-    "follow": bool,
-    "priority_class": str,
-    "image_pull_policy": str,
-    "image_pull_secret": list,
-    "pod_label": (list, dict),
-    "pod_annotation": (list, dict),
-    "active_deadline": int,
-    "default_resources": (list, dict),  # ["NAME=VALUE", ...] or {NAME: VALUE}
-    **batch_options.OPTION_TYPES,
-}
-WORKFLOW_KEY_TYPES: dict[str, type | tuple[type, ...]] = {
-    "affinity": dict,  # a Kubernetes Affinity, for every job pod
-    "rules": dict,  # RULE: {node_selector, toleration, affinity, ...} (options.SCHEDULING_KEYS)
-    "description": str,
-    "workflow": str,
-    "snakefile": str,
-    "targets": list,
-    "workflow_target": str,  # the original byok8s spelling of one target
-    **RUN_OPTION_TYPES,
-}
-NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Workflow config keys that are not options: their types, and as the README says them.
+WORKFLOW_KEYS: dict[str, tuple[type | tuple[type, ...], str, str]] = {
+    "workflow": (str, "string", "a bundled workflow by name (`alpha`, `fanout`)"),
+    "snakefile": (str, "string", "path to a Snakefile, relative to this config file (not "
+                  "with `workflow`); default `./Snakefile`"),
+    "targets": (list, "string or list of strings", "rules or files to build, relative to the "
+                "working directory; default: the first rule"),
+    "workflow_target": (str, "string", "one target (the 2019 byok8s spelling)"),
+    "description": (str, "string", "shown by `byok8s workflows`"),
+    "affinity": (dict, "mapping", "a Kubernetes Affinity for every job pod"),
+    "rules": (dict, "mapping of rule name to pod options", "per-rule scheduling (see "
+              "[Volumes, resources and placement](#volumes-resources-and-placement))"),
+}  # fmt: skip
+
+
+def workflow_key_types() -> dict[str, type | tuple[type, ...]]:
+    """Every key a workflow config may have: the run options' and its own."""
+    from byok8s.runoptions import all_options
+
+    own = {key: kind for key, (kind, _, _) in WORKFLOW_KEYS.items()}
+    return {**own, **{o.name: o.config_type for o in all_options() if o.config}}
+
+
 ENVVAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESOURCE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=.+$")
 
 
 @dataclass(frozen=True)
@@ -93,66 +72,35 @@ class RunConfig:
     workflow: Workflow
     executor: str
     workdir: Path
-    namespace: str
     jobs: int
     cores: int | None  # None: remote jobs take their rules' threads, uncapped
     storage: storage.Storage | None
     container_image: str | None
     envvars: tuple[str, ...]
     retries: int = 0
-    service_account: str | None = None
-    run_as_user: int = 1000
     dry_run: bool = False
     forceall: bool = False
     unlock: bool = False
     keep_going: bool = False
     use_conda: bool = False
-    pvc: tuple[str, ...] = ()
-    scratch: tuple[str, ...] = ()
-    node_selector: tuple[str, ...] = ()
-    toleration: tuple[str, ...] = ()
-    pending_timeout: int = 900
-    cpu_scalar: float = 0.95
-    infra_retries: int = 3
-    follow: bool = False
-    # {"run": {...}, "rules": {RULE: {...}}}: what pods run where (options.SCHEDULING_KEYS)
-    scheduling: Mapping[str, Any] = field(default_factory=dict)
     default_resources: tuple[str, ...] = ()
     keep_sources: bool = False
-    azure_batch: batch_options.BatchSettings | None = None
+    # Jobs run away from this process's files: on a cluster or, with a bucket, each
+    # in a directory of its own here.
+    remote: bool = False
+    backend: Any = None  # the executor's own settings, made by its check() from its options
+    ignored: tuple[str, ...] = ()  # options given that belong to another executor
     record_dir: Path | None = None  # set by app for each run
     run_id: str | None = None  # set by app for each run: names the record, lock and pods
     verbose: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
-    @property
-    def remote(self) -> bool:
-        """Jobs run away from this process's files: on a cluster or, with a bucket,
-        each in a directory of its own here."""
-        return self.executor in REMOTE_EXECUTORS or self.storage is not None
-
-    def pod_options(self) -> dict[str, Any]:
-        """The pod options, as the plugin's settings (and the run record) take them."""
-        listed = {name: list(getattr(self, name)) for name in podconfig.POD_OPTIONS}
-        import json
-
-        return {
-            **listed,
-            "pending_timeout": self.pending_timeout,
-            "cpu_scalar": self.cpu_scalar,
-            "infra_retries": self.infra_retries,
-            "scheduling": json.dumps(dict(self.scheduling), sort_keys=True)
-            if self.scheduling
-            else None,
-        }
-
-    def pod_options_given(self) -> list[str]:
-        """The pod-only options this run sets, as their command-line names."""
-        return [f"--{n.replace('_', '-')}" for n in podconfig.POD_OPTIONS if getattr(self, n)]
-
 
 def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> RunConfig:
     """Turn the command's values (each with its source) into a RunConfig."""
+    from byok8s import executors
+    from byok8s.runoptions import all_options
+
     config_file = files.find(given["workflow_config"][0], "workflow config")
     wf_config = files.load_mapping(config_file, "workflow config")
     check_workflow_config(wf_config, config_file)
@@ -160,7 +108,10 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
     params = files.load_mapping(params_file, "params file")
     check_params(params, params_file)
 
-    values, sources = _merge(given, wf_config, config_file)
+    declared = all_options()
+    values, sources = _merge(given, wf_config, config_file, declared)
+    for option in declared:
+        check_option(option, values[option.name], sources[option.name])
     snakefile, bundled_name = _snakefile(values, sources, wf_config, config_file)
     targets = _targets(wf_config, config_file)
 
@@ -171,82 +122,43 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
             raise ConfigError("both --bucket and --s3-bucket were given; pass only one of them")
         bucket, sources["bucket"] = f"s3://{s3_bucket}", sources["s3_bucket"]
 
-    executor = values["executor"] or ("kubernetes" if bucket else "local")
+    executor = values["executor"] or executors.default(bool(bucket))
     if not values["executor"]:
         sources["executor"] = f"{DEFAULT} ({'a bucket was' if bucket else 'no bucket'} given)"
-    if executor not in EXECUTORS:
+    if executor not in executors.NAMES:
         raise ConfigError(
             f"unknown executor {executor!r} (from {sources['executor']}); "
-            f"use one of {', '.join(EXECUTORS)}"
+            f"use one of {', '.join(executors.NAMES)}"
         )
-    if executor in REMOTE_EXECUTORS and not bucket:
+    backend = executors.get(executor, bucket=bool(bucket))
+    if backend.needs_bucket and not bucket:
         raise ConfigError(
             f"--executor {executor} needs object storage for inputs and outputs; "
             "pass --bucket s3://NAME (or az://CONTAINER, gs://NAME) or set BYOK8S_BUCKET"
         )
 
-    namespace = values["k8s_namespace"]
-    if len(namespace) > 63 or not NAMESPACE_RE.match(namespace):
-        raise ConfigError(
-            f"namespace {namespace!r} (from {sources['k8s_namespace']}) is not a valid "
-            "Kubernetes name; use at most 63 lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit"
-        )
     envvars = parse_envvars(values["envvars"], sources["envvars"], env)
-    if values["cores"] is None and executor not in REMOTE_EXECUTORS:
+    if values["cores"] is None and not backend.needs_bucket:
         values["cores"], sources["cores"] = os.cpu_count() or 1, f"{DEFAULT} (all cores)"
     # Remote jobs get their rules' threads, not this machine's core count: Snakemake
     # caps every rule's threads at --cores, so it is only set when given.
-    for name in ("jobs", "cores"):
-        if values[name] is not None and values[name] < 1:
-            raise ConfigError(
-                f"{name} must be at least 1, got {values[name]} (from {sources[name]})"
-            )
-    for name in ("retries", "infra_retries"):
-        if values.get(name, 0) < 0:
-            raise ConfigError(
-                f"--{name.replace('_', '-')} must be 0 or more, got {values[name]} "
-                f"(from {sources[name]})"
-            )
-    if values.get("run_as_user", 0) < 0:
-        raise ConfigError(
-            f"--run-as-user must be a user id (0 or more), got {values['run_as_user']}"
-        )
-    from snakemake_executor_plugin_byok8s.options import SUBDOMAIN_RE
+    default_resources = check_resources(values["default_resources"], sources)
+    def own(owner: str) -> dict[str, Any]:
+        return {o.name: values[o.name] for o in declared if o.owner == owner}
 
-    account = values.get("service_account")
-    if account is not None and (len(account) > 253 or not SUBDOMAIN_RE.match(account)):
-        raise ConfigError(
-            f"service account {account!r} (from {sources['service_account']}) is not a valid "
-            "Kubernetes name; use lowercase letters, digits, '-' and '.'"
-        )
+    settings = backend.check(own(executor), sources, wf_config, config_file)
+    for other in executors.NAMES:
+        if other != executor:
+            executors.get(other, bucket=True).validate(own(other), sources, wf_config, config_file)
+    ignored = tuple(
+        o.flag for o in declared if o.owner and o.owner != executor and sources[o.name] != DEFAULT
+    )
 
-    pod_options = podconfig.pod_options(values, sources)
-    scalar = values.get("cpu_scalar", 0.95)
-    if isinstance(scalar, bool) or not 0 < scalar <= 1:
-        raise ConfigError(
-            f"cpu_scalar must be a number above 0 and at most 1, got {scalar!r} "
-            f"(from {sources.get('cpu_scalar', DEFAULT)})"
-        )
-    if values.get("pending_timeout", 0) < 0:
-        raise ConfigError(
-            f"--pending-timeout must be seconds (0 or more; 0 waits forever), "
-            f"got {values['pending_timeout']} (from {sources['pending_timeout']})"
-        )
-    default_resources = podconfig.default_resources(values, sources)
-    scheduling = podconfig.scheduling(values, sources, wf_config, config_file)
-
-    batch = batch_options.resolve(values, sources) if executor == "azure-batch" else None
-
-    if executor in REMOTE_EXECUTORS and not values["container_image"]:
+    if backend.needs_bucket and not values["container_image"]:
         from byok8s.image import default_image
 
         values["container_image"] = default_image()
         sources["container_image"] = f"{DEFAULT} (matches the installed snakemake)"
-
-    backend = None
-    if bucket:
-        backend = storage.resolve(bucket, values["s3_endpoint_url"], env)
 
     return RunConfig(
         workflow=Workflow(
@@ -259,41 +171,48 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
         ),
         executor=executor,
         workdir=Path(values["workdir"] or ".").resolve(),
-        namespace=namespace,
         jobs=values["jobs"],
         cores=values["cores"],
-        storage=backend,
+        storage=storage.resolve(bucket, values["s3_endpoint_url"], env) if bucket else None,
         container_image=values["container_image"] or None,
         envvars=envvars,
         retries=values["retries"],
-        service_account=account,
-        run_as_user=values.get("run_as_user", 1000),
-        dry_run=bool(values.get("dry_run")),
-        forceall=bool(values.get("forceall")),
-        unlock=bool(values.get("unlock")),
+        dry_run=bool(values["dry_run"]),
+        forceall=bool(values["forceall"]),
+        unlock=bool(values["unlock"]),
         keep_going=bool(values["keep_going"]),
         use_conda=bool(values["use_conda"]),
-        **pod_options,
-        pending_timeout=values.get("pending_timeout", 900),
-        cpu_scalar=float(values.get("cpu_scalar", 0.95)),
-        infra_retries=values.get("infra_retries", 3),
-        follow=bool(values.get("follow")),
-        scheduling=MappingProxyType(scheduling),
         default_resources=default_resources,
-        keep_sources=bool(values.get("keep_sources")),
-        azure_batch=batch,
-        verbose=bool(values.get("verbose")),
+        keep_sources=bool(values["keep_sources"]),
+        remote=backend.needs_bucket or bool(bucket),
+        backend=settings,
+        ignored=ignored,
+        verbose=bool(values["verbose"]),
         sources=MappingProxyType(sources),
     )
 
 
+def check_option(option: Option, value: Any, source: str) -> None:
+    """A declared option's range and its own check (each item of a repeatable one)."""
+    if option.out_of_range(value):
+        raise ConfigError(f"{option.flag} must be {option.must}, got {value} (from {source})")
+    if option.parse is None or value in (None, ()):
+        return
+    for item in value if option.type is list else (value,):
+        try:
+            option.parse(item)
+        except ValueError as exc:
+            raise ConfigError(f"{exc} (from {source})") from None
+
+
 def check_workflow_config(data: Mapping[str, Any], path: Path) -> None:
+    known = workflow_key_types()
     for key, value in data.items():
-        expected = WORKFLOW_KEY_TYPES.get(key)
+        expected = known.get(key)
         if expected is None:
             raise ConfigError(
                 f"workflow config {path}: unknown key {key!r}; "
-                f"allowed keys are {', '.join(sorted(WORKFLOW_KEY_TYPES))}"
+                f"allowed keys are {', '.join(sorted(known))}"
             )
         if key == "targets" and isinstance(value, str):
             continue
@@ -316,8 +235,8 @@ def check_params(params: Mapping[str, Any], path: Path) -> None:
 
 
 def _is(value: Any, expected: type | tuple[type, ...]) -> bool:
-    if expected is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+    if expected in (int, (int, float)) and isinstance(value, bool):
+        return False
     return isinstance(value, expected)
 
 
@@ -346,15 +265,32 @@ def _type_phrase(expected: type | tuple[type, ...]) -> str:
 
 
 def _merge(
-    given: Mapping[str, tuple[Any, str]], wf_config: Mapping[str, Any], path: Path
+    given: Mapping[str, tuple[Any, str]],
+    wf_config: Mapping[str, Any],
+    path: Path,
+    declared: tuple[Option, ...],
 ) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each option's value and where it came from; repeatable ones as a tuple of
+    strings (a workflow config's mapping as KEY=VALUE items)."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for name, (value, source) in given.items():
         if source != CLI and name in wf_config:
             value, source = wf_config[name], f"workflow config {path}"
         values[name], sources[name] = value, source
+    for option in declared:
+        values.setdefault(option.name, () if option.type is list else option.default)
+        sources.setdefault(option.name, DEFAULT)
+        if option.type is list:
+            values[option.name] = pairs(values[option.name])
     return values, sources
+
+
+def pairs(value: Any) -> tuple[str, ...]:
+    """A mapping from a workflow config as KEY=VALUE strings."""
+    if isinstance(value, dict):
+        return tuple(f"{k}={v}" for k, v in value.items())
+    return tuple(value or ())
 
 
 def _snakefile(
@@ -403,6 +339,37 @@ def _targets(wf_config: Mapping[str, Any], config_file: Path) -> tuple[str, ...]
                 "or a path inside the working directory (no leading '/' or '..')"
             )
     return targets
+
+
+def check_resources(items: tuple[str, ...], sources: Mapping[str, str]) -> tuple[str, ...]:
+    """--default-resources: each NAME=VALUE one Snakemake can evaluate for a job."""
+    for item in items:
+        if not RESOURCE_RE.match(item) or not _resource_value(item.partition("=")[2]):
+            raise ConfigError(
+                f"--default-resources {item!r} (from {sources['default_resources']}) is not "
+                "NAME=VALUE with a number, a size or an expression of input, threads and "
+                "attempt, e.g. mem_mb=4000, mem=4G or disk_mb='2*input.size_mb'; quote text: "
+                "NAME=\"'text'\""
+            )
+    return items
+
+
+def _resource_value(text: str) -> bool:
+    """What Snakemake can evaluate for a job: a number, a size (4G), a quoted text,
+    or an expression over the names it provides (a bare word fails only later,
+    in the middle of the run)."""
+    import ast
+    import builtins
+
+    if re.match(r"^[0-9.]+\s*[A-Za-z]*$", text.strip()):
+        return True
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return False
+    known = {"input", "threads", "attempt", "wildcards", "rulename", "system_tmpdir"}
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return all(n in known or hasattr(builtins, n) for n in names)
 
 
 def parse_envvars(raw: Any, source: str, env: Mapping[str, str]) -> tuple[str, ...]:

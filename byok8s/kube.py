@@ -3,6 +3,7 @@ checks every command makes before it relies on the cluster."""
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -98,3 +99,28 @@ def _may_list_pods(api: Any, namespace: str) -> bool:
     except ApiException:
         return False
     return True
+
+
+def job_log(namespace: str, k8s_job: str) -> str | None:
+    """The log of a Job's newest pod, while the cluster still has it (None if not)."""
+    from kubernetes.client.exceptions import ApiException
+
+    from byok8s.errors import Byok8sError
+    from snakemake_executor_plugin_byok8s.podspec import CONTAINER
+
+    try:
+        api, _ = core_api()
+        pods = api.list_namespaced_pod(
+            namespace, label_selector=f"job-name={k8s_job}", _request_timeout=TIMEOUT
+        ).items
+        if not pods:
+            return None
+        newest = max(pods, key=lambda p: p.metadata.creation_timestamp)
+        return str(
+            api.read_namespaced_pod_log(
+                newest.metadata.name, namespace, container=CONTAINER, _request_timeout=TIMEOUT
+            )
+        )
+    except (ApiException, Byok8sError, OSError) as exc:
+        logging.getLogger(__name__).debug("no log from the cluster: %s", exc)
+        return None

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from byok8s import records
-from byok8s.errors import Byok8sError, ConfigError, NotFound, StorageError
+from byok8s.errors import ConfigError, NotFound, StorageError
+from byok8s.kube import job_log
 from byok8s.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -88,31 +89,7 @@ def _one(
         except StorageError as exc:
             unread = f"the saved copy could not be read ({exc})"
     if namespace and attempt.get("k8s_job"):
-        live = _from_cluster(namespace, str(attempt["k8s_job"]))
+        live = job_log(namespace, str(attempt["k8s_job"]))
         if live is not None:
             return Found(header, live, f"the cluster (namespace {namespace})")
     return Found(header, None, f"{unread}, and the pod is gone from the cluster")
-
-
-def _from_cluster(namespace: str, k8s_job: str) -> str | None:
-    from kubernetes.client.exceptions import ApiException
-
-    from byok8s.kube import TIMEOUT, core_api
-    from snakemake_executor_plugin_byok8s.podspec import CONTAINER
-
-    try:
-        api, _ = core_api()
-        pods = api.list_namespaced_pod(
-            namespace, label_selector=f"job-name={k8s_job}", _request_timeout=TIMEOUT
-        ).items
-        if not pods:
-            return None
-        newest = max(pods, key=lambda p: p.metadata.creation_timestamp)
-        return str(
-            api.read_namespaced_pod_log(
-                newest.metadata.name, namespace, container=CONTAINER, _request_timeout=TIMEOUT
-            )
-        )
-    except (ApiException, Byok8sError, OSError) as exc:
-        log.debug("no log from the cluster: %s", exc)
-        return None

@@ -128,7 +128,7 @@ def _given(cfg: RunConfig, run_id: str) -> dict[str, Any]:
         "params": dict(wf.params),
         "options": options(cfg),
         "versions": versions(),
-        "image": cfg.container_image if cfg.executor == "kubernetes" else None,
+        "image": cfg.container_image,
     }
 
 
@@ -143,22 +143,22 @@ def _config(path: Path) -> dict[str, Any] | None:
 
 
 def options(cfg: RunConfig) -> dict[str, Any]:
-    """The run's options as given, without secrets (variable names, not values)."""
+    """The run's options as given, without secrets (variable names, not values), and
+    its executor's own settings as that executor hands them to its plugin."""
+    from byok8s import executors
+
     return {
         "executor": cfg.executor,
         "bucket": str(cfg.storage.url) if cfg.storage else None,
-        "namespace": cfg.namespace if cfg.executor == "kubernetes" else None,
         "jobs": cfg.jobs,
         "cores": cfg.cores,
         "retries": cfg.retries,
         "keep_going": cfg.keep_going,
         "forceall": cfg.forceall,
         "envvars": list(cfg.envvars),
-        "service_account": cfg.service_account,
-        "run_as_user": cfg.run_as_user,
-        **cfg.pod_options(),
         "default_resources": list(cfg.default_resources),
         "workdir": str(cfg.workdir),
+        **executors.get(cfg.executor, bucket=cfg.storage is not None).record(cfg),
     }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from kubernetes import client as k8s
 
 from snakemake_executor_plugin_byok8s.options import Claim, Scheduling, Scratch, Toleration
+from snakemake_executor_plugin_byok8s.settings import BY_NAME
 
 CONTAINER = "snakemake"
 RUN_LABEL = "byok8s.io/run"
@@ -25,7 +26,7 @@ JOBID_LABEL = "byok8s.io/jobid"
 SOURCES_KEY = "byok8s-sources.tar.xz"
 SOURCES_DIR = "/byok8s/sources"
 GPU_VENDORS = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
-DEFAULT_USER = 1000  # job containers run as this user unless asked otherwise
+DEFAULT_USER: int = BY_NAME["run_as_user"].default  # unless asked otherwise
 TERMINATION_GRACE = 5  # seconds
 
 # Unpacks the workflow sources (Snakefile, scripts, config) into the work dir:
@@ -53,6 +54,8 @@ class PodSettings:
     claims: Sequence[Claim] = ()
     scratch: Sequence[Scratch] = ()
     scheduling: Scheduling = Scheduling()  # the run's; a job's own is given to job_body
+    # The plugin's ExecutorSettings: every declared option by its name (settings.py).
+    options: Any = None
 
 
 def label_value(text: str) -> str:

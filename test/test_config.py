@@ -13,6 +13,15 @@ from byok8s.errors import ConfigError
 CLI, ENV, DEFAULT = config.CLI, "environment (BYOK8S_X)", config.DEFAULT
 
 
+# A Kubernetes run (the environment's S3 credentials: see resolve's env argument).
+ON_K8S = {
+    "executor": ("kubernetes", CLI),
+    "bucket": ("s3://my-bucket", CLI),
+    "container_image": ("img:1", CLI),
+}
+KEYS = {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
+
+
 def given(**overrides: tuple) -> dict:
     base = {
         "workflow_config": ("workflow-alpha", CLI),
@@ -84,15 +93,20 @@ def test_precedence_cli_over_config_over_env(workdir: Path) -> None:
         workdir / "wf.json", {"workflow": "alpha", "k8s_namespace": "from-config", "jobs": 3}
     )
     cfg = config.resolve(
-        given(workflow_config=("wf", CLI), k8s_namespace=("from-env", ENV), jobs=(7, CLI)), {}
+        given(
+            workflow_config=("wf", CLI), k8s_namespace=("from-env", ENV), jobs=(7, CLI), **ON_K8S
+        ),
+        KEYS,
     )
-    assert cfg.namespace == "from-config"
+    assert cfg.backend["k8s_namespace"] == "from-config"
     assert cfg.sources["k8s_namespace"] == f"workflow config {workdir / 'wf.json'}"
     assert cfg.jobs == 7 and cfg.sources["jobs"] == CLI
-    cfg = config.resolve(given(workflow_config=("wf", CLI), k8s_namespace=("from-cli", CLI)), {})
-    assert cfg.namespace == "from-cli"
-    cfg = config.resolve(given(k8s_namespace=("from-env", ENV)), {})
-    assert cfg.namespace == "from-env" and cfg.sources["k8s_namespace"] == ENV
+    cfg = config.resolve(
+        given(workflow_config=("wf", CLI), k8s_namespace=("from-cli", CLI), **ON_K8S), KEYS
+    )
+    assert cfg.backend["k8s_namespace"] == "from-cli"
+    cfg = config.resolve(given(k8s_namespace=("from-env", ENV), **ON_K8S), KEYS)
+    assert cfg.backend["k8s_namespace"] == "from-env" and cfg.sources["k8s_namespace"] == ENV
 
 
 def test_executor_defaults_to_kubernetes_with_bucket(workdir: Path) -> None:
@@ -181,15 +195,19 @@ def test_pod_options_from_the_workflow_config_and_the_command_line(workdir: Path
         },
     )
     cfg = config.resolve(given(workflow_config=("wf.json", CLI)), {})
-    assert cfg.pvc == ("refdata:/ref:ro",) and cfg.scratch == ("/scratch:1Gi",)
-    assert cfg.node_selector == ("agentpool=highmem", "kubernetes.io/arch=amd64")
-    assert cfg.toleration == ("sku=highmem:NoSchedule",) and cfg.pending_timeout == 60
     assert cfg.default_resources == ("mem_mb=4000", "disk_mb=2*input.size_mb")
-    assert cfg.pod_options_given() == ["--pvc", "--scratch", "--node-selector", "--toleration"]
+    assert cfg.ignored == (
+        "--pvc", "--scratch", "--node-selector", "--toleration", "--pending-timeout"
+    )  # fmt: skip
+    pods = config.resolve(given(workflow_config=("wf.json", CLI), **ON_K8S), KEYS).backend
+    assert pods["pvc"] == ("refdata:/ref:ro",) and pods["scratch"] == ("/scratch:1Gi",)
+    assert pods["node_selector"] == ("agentpool=highmem", "kubernetes.io/arch=amd64")
+    assert pods["toleration"] == ("sku=highmem:NoSchedule",) and pods["pending_timeout"] == 60
     cli = config.resolve(
-        given(workflow_config=("wf.json", CLI), node_selector=(("agentpool=gpu",), CLI)), {}
+        given(workflow_config=("wf.json", CLI), node_selector=(("agentpool=gpu",), CLI), **ON_K8S),
+        KEYS,
     )
-    assert cli.node_selector == ("agentpool=gpu",)
+    assert cli.backend["node_selector"] == ("agentpool=gpu",)
 
 
 def test_pod_options_are_ignored_with_a_warning_when_jobs_run_here(
@@ -259,10 +277,12 @@ def test_scheduling_for_the_run_and_per_rule_reaches_the_plugin(workdir: Path) -
 
 
 def test_cpu_scalar_from_the_workflow_config_reaches_the_pods(workdir: Path) -> None:
+    from byok8s.executors.kubernetes import KubernetesExecutor
+
     write_json(workdir / "wf.json", {"workflow": "alpha", "cpu_scalar": 0.5})
-    cfg = config.resolve(given(workflow_config=("wf.json", CLI)), {})
-    assert cfg.cpu_scalar == 0.5 and cfg.pod_options()["cpu_scalar"] == 0.5
+    cfg = config.resolve(given(workflow_config=("wf.json", CLI), **ON_K8S), KEYS)
+    assert KubernetesExecutor().settings(cfg)["cpu_scalar"] == 0.5
     for bad in (0, 1.5, True, "half"):
         write_json(workdir / "wf.json", {"workflow": "alpha", "cpu_scalar": bad})
-        with pytest.raises(ConfigError, match="cpu_scalar must be|'cpu_scalar' must be a number"):
+        with pytest.raises(ConfigError, match="cpu.scalar must be|'cpu_scalar' must be a number"):
             config.resolve(given(workflow_config=("wf.json", CLI)), {})

@@ -24,7 +24,6 @@ def cfg(tmp_path: Path, **changes: object) -> config.RunConfig:
         workflow=wf,
         executor="local",
         workdir=tmp_path,
-        namespace="default",
         jobs=1,
         cores=1,
         storage=None,

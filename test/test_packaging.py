@@ -28,6 +28,7 @@ def test_wheel_installs_and_runs_bundled_workflow(tmp_path: Path) -> None:
         "byok8s/workflows/fanout/scripts/summary.py",
         "snakemake_storage_plugin_byok8s_azure/__init__.py",
         "snakemake_executor_plugin_byok8s/__init__.py",
+        "snakemake_executor_plugin_byok8s/executor.py",
     ):
         assert packaged in names
 

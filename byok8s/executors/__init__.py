@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from byok8s.executors.base import Executor
 
+NAMES = ("local", "kubernetes", "azure-batch")
+
+
+def default(bucket: bool) -> str:
+    """The executor of a run that names none: a bucket means a cluster."""
+    return "kubernetes" if bucket else "local"
+
 
 def get(name: str, bucket: bool = False) -> Executor:
     """The backend of `--executor NAME`; `local` with a bucket runs each job in a
@@ -21,4 +28,4 @@ def get(name: str, bucket: bool = False) -> Executor:
     return ProcessExecutor() if bucket else LocalExecutor()
 
 
-__all__ = ["Executor", "get"]
+__all__ = ["NAMES", "Executor", "default", "get"]

@@ -4,12 +4,15 @@ byok8s.batch_plugin)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from byok8s.declare import Option
 from byok8s.errors import ConfigError
 from byok8s.executors.base import Executor
 
@@ -18,20 +21,37 @@ if TYPE_CHECKING:
 
 ACCOUNT_URL_RE = re.compile(r"^https://[a-z0-9]{3,24}\.[a-z0-9-]+\.batch\.azure\.com/?$")
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-# The run options of Azure Batch, with their types (also workflow config keys).
-OPTION_TYPES: dict[str, type] = {
-    "az_batch_account_url": str,
-    "az_batch_resource_group": str,
-    "az_batch_subscription_id": str,
-    "az_batch_vm_size": str,
-    "az_batch_nodes": int,
-    "az_batch_autoscale": bool,
-    "az_batch_tasks_per_node": int,
-    "az_batch_spot": bool,
-    "az_batch_keep_pool": bool,
-    "az_batch_identity": str,
-    "az_batch_identity_client_id": str,
-}
+OWNER = "azure-batch"
+
+
+def _batch(**kwargs: Any) -> Option:
+    return Option(owner=OWNER, **kwargs)
+
+
+OPTIONS = (
+    _batch(name="az_batch_account_url", metavar="URL",
+           help="Azure Batch: the account, https://ACCOUNT.REGION.batch.azure.com (needed)."),
+    _batch(name="az_batch_resource_group", metavar="NAME",
+           help="Azure Batch: the account's resource group (needed)."),
+    _batch(name="az_batch_subscription_id", metavar="ID",
+           help="Azure Batch: the account's subscription (needed)."),
+    _batch(name="az_batch_vm_size", metavar="SIZE", shown="`Standard_D2_v3`",
+           help="Azure Batch: the pool's VM size."),
+    _batch(name="az_batch_nodes", type=int, metavar="N", least=1, must="at least 1", shown="1",
+           help="Azure Batch: the pool's nodes, or its most with --az-batch-autoscale."),
+    _batch(name="az_batch_autoscale", type=bool,
+           help="Azure Batch: size the pool to the pending tasks, from 0 nodes."),
+    _batch(name="az_batch_tasks_per_node", type=int, metavar="N", least=1, must="at least 1",
+           shown="1", help="Azure Batch: tasks a node runs at once."),
+    _batch(name="az_batch_spot", type=bool, help="Azure Batch: spot (low-priority) nodes."),
+    _batch(name="az_batch_keep_pool", type=bool,
+           help="Azure Batch: keep the pool and Batch job after the run."),
+    _batch(name="az_batch_identity", metavar="RESOURCE_ID",
+           help="Azure Batch: a user-assigned managed identity for the nodes (Azure storage, "
+           "a private registry)."),
+    _batch(name="az_batch_identity_client_id", metavar="ID",
+           help="Azure Batch: its client id."),
+)  # fmt: skip
 REQUIRED = ("az_batch_account_url", "az_batch_resource_group", "az_batch_subscription_id")
 
 
@@ -50,13 +70,9 @@ class BatchSettings:
     identity_client_id: str | None = None
 
 
-def option(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def resolve(values: Mapping[str, Any], sources: Mapping[str, str]) -> BatchSettings:
-    """Check the --az-batch-* values of an azure-batch run."""
-    missing = [option(n) for n in REQUIRED if not values.get(n)]
+    """The --az-batch-* values of an azure-batch run (in range: config.resolve), checked."""
+    missing = [f"--{n.replace('_', '-')}" for n in REQUIRED if not values.get(n)]
     if missing:
         raise ConfigError(
             f"--executor azure-batch needs {', '.join(missing)} (or BYOK8S_"
@@ -74,13 +90,7 @@ def resolve(values: Mapping[str, Any], sources: Mapping[str, str]) -> BatchSetti
             f"--az-batch-subscription-id {values['az_batch_subscription_id']!r} is not a "
             "subscription id (a GUID like 00000000-0000-0000-0000-000000000000)"
         )
-    for name, least in (("az_batch_nodes", 1), ("az_batch_tasks_per_node", 1)):
-        value = values.get(name)
-        if value is not None and value < least:
-            raise ConfigError(
-                f"{option(name)} must be at least {least}, got {value} (from {sources[name]})"
-            )
-    given = {k: v for k, v in values.items() if k in OPTION_TYPES and v not in (None, False)}
+    given = {k: v for k, v in values.items() if v not in (None, False)}
     return BatchSettings(
         account_url=url.rstrip("/"),
         resource_group=given["az_batch_resource_group"],
@@ -99,6 +109,8 @@ def resolve(values: Mapping[str, Any], sources: Mapping[str, str]) -> BatchSetti
 class AzureBatchExecutor(Executor):
     plugin = "byok8s-batch"
     module = "byok8s.batch_plugin"
+    needs_bucket = True
+    applies_to = "Azure Batch (--executor azure-batch)"
 
     def preflight(self, cfg: RunConfig) -> None:
         super().preflight(cfg)
@@ -108,9 +120,20 @@ class AzureBatchExecutor(Executor):
                 "install it with: pip install 'byok8s[azure-batch]'"
             )
 
+    def check(
+        self,
+        values: Mapping[str, Any],
+        sources: Mapping[str, str],
+        wf_config: Mapping[str, Any],
+        path: Path,
+    ) -> BatchSettings:
+        return resolve(values, sources)
+
+    def record(self, cfg: RunConfig) -> dict[str, Any]:
+        return dataclasses.asdict(cfg.backend)
+
     def settings(self, cfg: RunConfig) -> dict[str, Any]:
-        batch = cfg.azure_batch
-        assert batch is not None, "config.resolve sets it for azure-batch runs"
+        batch = cfg.backend
         return {
             "account_url": batch.account_url,
             "resource_group_name": batch.resource_group,
@@ -127,8 +150,8 @@ class AzureBatchExecutor(Executor):
         }
 
     def describe(self, cfg: RunConfig) -> str:
-        batch = cfg.azure_batch
-        if batch is None:
+        batch = cfg.backend
+        if not isinstance(batch, BatchSettings):
             return "Azure Batch"
         size = f"up to {batch.nodes}" if batch.autoscale else str(batch.nodes)
         kind = "spot" if batch.spot else "dedicated"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -12,20 +14,56 @@ if TYPE_CHECKING:
 class Executor:
     plugin: str = "local"  # the Snakemake executor plugin's name
     module: str | None = None  # byok8s's own plugin module, registered before the run
+    needs_bucket = False  # its jobs run away from this machine's files
+    applies_to = ""  # what its own options apply to, for a run that ignores them
+
+    def check(
+        self,
+        values: Mapping[str, Any],
+        sources: Mapping[str, str],
+        wf_config: Mapping[str, Any],
+        path: Path,
+    ) -> Any:
+        """Its own settings for a run, from its declared options' `values` (each already
+        in range); raise ConfigError for what does not go together."""
+        return None
+
+    def validate(
+        self,
+        values: Mapping[str, Any],
+        sources: Mapping[str, str],
+        wf_config: Mapping[str, Any],
+        path: Path,
+    ) -> None:
+        """Check its options of a run on another executor, which ignores them: what
+        would fail on this one is said now all the same."""
 
     def preflight(self, cfg: RunConfig) -> None:
         """Raise a Byok8sError if the run cannot start (checked before anything runs)."""
-        given = cfg.pod_options_given()
-        if given:
+        if cfg.ignored:
             logging.getLogger(__name__).warning(
-                "%s only apply to pods (--executor kubernetes); ignored for this %s run",
-                ", ".join(given),
+                "%s only apply to %s; ignored for this %s run",
+                ", ".join(cfg.ignored),
+                self.ignored_phrase(cfg),
                 cfg.executor,
             )
+
+    @staticmethod
+    def ignored_phrase(cfg: RunConfig) -> str:
+        from byok8s import executors
+        from byok8s.runoptions import by_name
+
+        declared = by_name()
+        owners = dict.fromkeys(declared[f[2:].replace("-", "_")].owner for f in cfg.ignored)
+        return " and ".join(executors.get(o, bucket=True).applies_to for o in owners)
 
     def settings(self, cfg: RunConfig) -> dict[str, Any] | None:
         """Keyword arguments for the plugin's own ExecutorSettings, or None."""
         return None
+
+    def record(self, cfg: RunConfig) -> dict[str, Any]:
+        """Its settings of the run, for the run record."""
+        return {}
 
     def describe(self, cfg: RunConfig) -> str:
         return f"this machine ({cfg.cores} cores)"

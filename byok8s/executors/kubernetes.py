@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from byok8s.errors import ClusterError
@@ -18,29 +21,59 @@ log = logging.getLogger(__name__)
 class KubernetesExecutor(Executor):
     plugin = "byok8s"  # snakemake_executor_plugin_byok8s: the stock one, no pip in pods
     module = "snakemake_executor_plugin_byok8s"
+    needs_bucket = True
+    applies_to = "pods (--executor kubernetes)"
+
+    def check(
+        self,
+        values: Mapping[str, Any],
+        sources: Mapping[str, str],
+        wf_config: Mapping[str, Any],
+        path: Path,
+    ) -> Mapping[str, Any]:
+        from byok8s import podconfig
+
+        return podconfig.settings(values, sources, wf_config, path)
+
+    def validate(
+        self,
+        values: Mapping[str, Any],
+        sources: Mapping[str, str],
+        wf_config: Mapping[str, Any],
+        path: Path,
+    ) -> None:
+        self.check(values, sources, wf_config, path)
 
     def preflight(self, cfg: RunConfig) -> None:
+        super().preflight(cfg)
         api, config = core_api()
-        check_namespace(api, config.host, cfg.namespace)
+        check_namespace(api, config.host, namespace(cfg))
         if not config.verify_ssl:
             log.warning("TLS verification is off for %s (insecure-skip-tls-verify)", config.host)
 
     def settings(self, cfg: RunConfig) -> dict[str, Any]:
         return {
-            "namespace": cfg.namespace,
-            "service_account_name": cfg.service_account,
-            "run_as_user": cfg.run_as_user,
-            **cfg.pod_options(),
-            "follow": cfg.follow,
+            **self.record(cfg),
             "record_dir": str(cfg.record_dir) if cfg.record_dir else None,
             "run_id": cfg.run_id,
         }
 
+    def record(self, cfg: RunConfig) -> dict[str, Any]:
+        """Its settings as the plugin takes them (and the run record keeps them)."""
+        from snakemake_executor_plugin_byok8s.settings import OPTIONS
+
+        given = cfg.backend
+        scheduling = given["scheduling"]
+        return {
+            **{o.plugin: _plain(given[o.name]) for o in OPTIONS if o.plugin},
+            "scheduling": json.dumps(dict(scheduling), sort_keys=True) if scheduling else None,
+        }
+
     def describe(self, cfg: RunConfig) -> str:
-        return f"Kubernetes namespace {cfg.namespace!r}, image {cfg.container_image}"
+        return f"Kubernetes namespace {namespace(cfg)!r}, image {cfg.container_image}"
 
     def where(self, cfg: RunConfig) -> dict[str, Any]:
-        return {"executor": cfg.executor, "namespace": cfg.namespace}
+        return {"executor": cfg.executor, "namespace": namespace(cfg)}
 
     def finish(self, cfg: RunConfig, run_id: str) -> None:
         """The run's Secret stays when Snakemake had nothing to do (the executor
@@ -50,41 +83,54 @@ class KubernetesExecutor(Executor):
 
         try:
             core, batch = _apis()
-            found = leftovers.find(core, batch, cfg.namespace, leftovers.run_name(run_id))
+            found = leftovers.find(core, batch, namespace(cfg), leftovers.run_name(run_id))
             if found:
                 log.debug("removing what the run left: %s", found.describe())
-                leftovers.remove(core, batch, cfg.namespace, found)
+                leftovers.remove(core, batch, namespace(cfg), found)
         except Exception as exc:  # noqa: BLE001 - the run's own outcome comes first
             log.warning(
                 "could not remove the run's objects from namespace %s (%s); delete what "
-                "has the label byok8s.io/run=%s", cfg.namespace, short(exc),
+                "has the label byok8s.io/run=%s", namespace(cfg), short(exc),
                 leftovers.run_name(run_id),
             )  # fmt: skip
 
     def remove_dead_run(self, cfg: RunConfig, held: dict[str, Any]) -> None:
         from snakemake_executor_plugin_byok8s import leftovers
 
-        run_id, namespace = held.get("run"), held.get("namespace") or cfg.namespace
+        run_id, where = held.get("run"), str(held.get("namespace") or namespace(cfg))
         if not run_id or run_id == "?":
             return
         core, batch = _apis()
         try:
-            found = leftovers.find(core, batch, namespace, leftovers.run_name(str(run_id)))
+            found = leftovers.find(core, batch, where, leftovers.run_name(str(run_id)))
             if not found:
-                print(f"run {run_id} left nothing in namespace {namespace}")
+                print(f"run {run_id} left nothing in namespace {where}")
                 return
-            print(f"deleting what run {run_id} left in namespace {namespace}: "
+            print(f"deleting what run {run_id} left in namespace {where}: "
                   f"{found.describe()}")  # fmt: skip
-            leftovers.remove(core, batch, namespace, found)
-            still = leftovers.wait_gone(core, batch, namespace, leftovers.run_name(str(run_id)))
+            leftovers.remove(core, batch, where, found)
+            still = leftovers.wait_gone(core, batch, where, leftovers.run_name(str(run_id)))
             if still:
                 print(f"still going after {leftovers.GONE_WAIT} s: {still.describe()}; "
                       "Kubernetes removes them when their pods have stopped")  # fmt: skip
         except Exception as exc:
             raise ClusterError(
-                f"could not remove what run {run_id} left in namespace {namespace}: "
+                f"could not remove what run {run_id} left in namespace {where}: "
                 f"{short(exc)}; check access to the cluster and run --unlock again"
             ) from exc
+
+
+def namespace(cfg: RunConfig) -> str:
+    """The run's namespace; the option's default when the run is not a Kubernetes one
+    (`--unlock` of a run that was)."""
+    from snakemake_executor_plugin_byok8s.settings import BY_NAME
+
+    given = cfg.backend if isinstance(cfg.backend, Mapping) else {}
+    return str(given.get("k8s_namespace") or BY_NAME["k8s_namespace"].default)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _apis() -> tuple[Any, Any]:
