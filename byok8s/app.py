@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from dataclasses import replace
-from pathlib import Path
 
-from byok8s import engine, executors, lock, output, records
+from byok8s import backends, engine, lock, output, records, staging
 from byok8s.config import RunConfig
 from byok8s.errors import Byok8sError, ConfigError, StorageError, WorkflowFailed
+from byok8s.staging import STAGE_DIR, Run
 
 log = logging.getLogger(__name__)
-STAGE_DIR = ".byok8s"
 SOURCES_PREFIX = "snakemake-workflow-sources."  # Snakemake's name for uploaded sources
 
 
@@ -24,38 +22,39 @@ def run(cfg: RunConfig) -> engine.RunResult:
     if cfg.unlock:
         _unlock(cfg)
         return engine.RunResult()
-    executor = executors.get(cfg.executor, bucket=cfg.storage is not None)
+    executor = backends.get(cfg.executor, bucket=cfg.storage is not None)
     executor.preflight(cfg)
     if cfg.storage is not None:
         cfg.storage.check()
     run_id = records.new_id()  # names the run's record, lock and cluster objects
-    cfg = replace(cfg, run_id=run_id)
     mine = None
     if cfg.storage is not None and not cfg.dry_run:
         where = executor.where(cfg)
         mine = lock.acquire(cfg.storage, cfg.workflow.config_file.name, run_id, where)
     try:
-        return _run(cfg, executor, redact)
+        return _run(cfg, run_id, executor, redact)
     finally:
         executor.finish(cfg, run_id)
         if mine is not None and cfg.storage is not None:
             lock.release(cfg.storage, mine)
 
 
-def _run(cfg: RunConfig, executor: executors.Executor, redact: output.Redactor) -> engine.RunResult:
+def _run(
+    cfg: RunConfig, run_id: str, executor: backends.Backend, redact: output.Redactor
+) -> engine.RunResult:
     created = [p for p in (cfg.workdir / ".snakemake", cfg.workdir / STAGE_DIR) if not p.exists()]
     workdir_existed = cfg.workdir.exists()
     record = None
     result = None
-    staged: RunConfig | None = None
+    run: Run | None = None
     try:
-        staged = _stage(cfg)
+        run = staging.stage(cfg, run_id)
         if not cfg.dry_run:
-            record = records.Record.begin(staged, str(cfg.run_id))
-            staged = replace(staged, record_dir=record.directory)
-        plan = output.plan_lines(staged, executor.describe(staged))
+            record = records.Record.begin(cfg, run)
+            run = replace(run, record_dir=record.directory)
+        plan = output.plan_lines(cfg, executor.describe(cfg))
         with output.ConsoleListener(redact, cfg.verbose, plan) as listener:
-            result = engine.run(staged, executor, listener)
+            result = engine.run(cfg, run, executor, listener)
     except ConfigError:
         # Bad input found by Snakemake (e.g. an unknown target): leave nothing behind.
         if record is not None:
@@ -73,13 +72,13 @@ def _run(cfg: RunConfig, executor: executors.Executor, redact: output.Redactor) 
     finally:
         if not cfg.dry_run:
             _remove_sources(cfg)
-        if staged is not None and staged.workflow.configfile is not None:
-            staged.workflow.configfile.unlink(missing_ok=True)  # the record keeps the params
-    assert staged is not None
+        if run is not None and run.configfile is not None:
+            run.configfile.unlink(missing_ok=True)  # the record keeps the params
+    assert result is not None
     error = _error(result)
     if record is not None:
         record.end(result, "failed" if error else "succeeded", error.message if error else None)
-    output.print_summary(result, staged, redact, record.directory if record else None)
+    output.print_summary(result, cfg, redact, record.directory if record else None)
     if error is not None:
         raise error
     return result
@@ -119,51 +118,11 @@ def _unlock(cfg: RunConfig) -> None:
     if cfg.storage is not None:
         held = lock.holder(cfg.storage)
         if held is not None:  # first what the run left running, then its lock
-            backend = executors.get(str(held.get("executor") or cfg.executor), bucket=True)
+            backend = backends.get(str(held.get("executor") or cfg.executor), bucket=True)
             backend.remove_dead_run(cfg, held)
             lock.unlock(cfg.storage)
         print(f"removed the lock of {lock.describe(held)} on {cfg.storage.url}" if held
               else f"no lock on {cfg.storage.url}")  # fmt: skip
     if (cfg.workdir / ".snakemake" / "locks").is_dir():
-        engine.unlock(_stage(cfg))
+        engine.unlock(cfg, staging.stage(cfg, None))
         print(f"removed Snakemake's locks in {cfg.workdir}")
-
-
-def _stage(cfg: RunConfig) -> RunConfig:
-    """The params as a config file, and for remote jobs (which only get files below
-    the working directory) the Snakefile there too."""
-    cfg.workdir.mkdir(parents=True, exist_ok=True)
-    wf = cfg.workflow
-    if cfg.run_id is None:  # --unlock: Snakemake runs no job
-        return cfg
-    # Params reach every job, spawned here (a group, a local rule of a remote run)
-    # or remotely, as one config file (in the sources for remote jobs): Snakemake's
-    # --config spelling carries no lists, no nested values and no one-letter keys.
-    stage = cfg.workdir / STAGE_DIR
-    stage.mkdir(exist_ok=True)
-    configfile = stage / f"params-{cfg.run_id}.json"
-    configfile.write_text(json.dumps(dict(wf.params), indent=1))
-    wf = replace(wf, configfile=configfile)
-    if not cfg.remote:
-        return replace(cfg, workflow=wf)
-    if wf.bundled is not None:
-        target = stage / "workflows" / wf.bundled
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(wf.snakefile.parent, target, ignore=shutil.ignore_patterns("__pycache__"))
-        wf = replace(wf, snakefile=target / "Snakefile")
-    elif not _inside(wf.snakefile, cfg.workdir):
-        raise ConfigError(
-            f"Snakefile {wf.snakefile} is outside the working directory {cfg.workdir}; "
-            "remote jobs only receive files below it: run byok8s from the workflow's "
-            "directory or pass --workdir"
-        )
-    return replace(cfg, workflow=wf)
-
-
-def _inside(path: Path, directory: Path) -> bool:
-    try:
-        path.resolve().relative_to(directory.resolve())
-        return True
-    except ValueError:
-        return False

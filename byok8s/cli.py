@@ -104,27 +104,20 @@ def cli() -> None:
 @click.pass_context
 def run(ctx: click.Context, **options: Any) -> None:
     """Run WORKFLOW_CONFIG with PARAMS (each a JSON/YAML file or a bundled name)."""
-    from byok8s import app, config
+    from byok8s.commands import run
 
     ctx.meta[VERBOSE] = options["verbose"]
     given = {name: (value, _source(ctx, name)) for name, value in options.items()}
-    cfg = config.resolve(given, config.environ())
-    if cfg.storage is not None:
-        ctx.meta[SECRETS] = cfg.storage.secret_values()
-    app.run(cfg)
+    _done(ctx, run.main(given, _secrets(ctx)))
 
 
 @cli.command()
-def workflows() -> None:
+@click.pass_context
+def workflows(ctx: click.Context) -> None:
     """List the bundled workflows and their example config and params files."""
-    from byok8s import bundled
+    from byok8s.commands import workflows
 
-    for wf in bundled.all_workflows():
-        click.echo(f"{wf.name}\t{wf.description}")
-        for name in wf.configs:
-            click.echo(f"  config  {name}")
-        for name in wf.params:
-            click.echo(f"  params  {name}")
+    _done(ctx, workflows.main())
 
 
 @cli.command()
@@ -134,12 +127,13 @@ def workflows() -> None:
     metavar="REPO",
     help="Registry and name to tag with, e.g. myregistry.azurecr.io/byok8s-job.",
 )
-def image(repository: str | None) -> None:
+@click.pass_context
+def image(ctx: click.Context, repository: str | None) -> None:
     """Print the job image name that matches this byok8s and snakemake (the default
     for --container-image); tag your own build of the Dockerfile with it."""
-    from byok8s.image import REPOSITORY, default_image
+    from byok8s.commands import image
 
-    click.echo(default_image(repository or REPOSITORY))
+    _done(ctx, image.main(repository))
 
 
 @cli.command("fix-dns")
@@ -165,10 +159,10 @@ def image(repository: str | None) -> None:
 def fix_dns(ctx: click.Context, resolvers: tuple[str, ...], **options: Any) -> None:
     """Fix CoreDNS crash-looping on a forwarding loop (minikube on cloud VMs): point it
     at real resolvers, restart it and wait until it is Ready."""
-    from byok8s import dns
+    from byok8s.commands import fix_dns
 
     ctx.meta[VERBOSE] = options.pop("verbose")
-    dns.fix(resolvers or dns.DEFAULT_RESOLVERS, **options)
+    _done(ctx, fix_dns.main(resolvers, **options))
 
 
 @cli.command()
@@ -179,21 +173,10 @@ def doctor(ctx: click.Context, **options: Any) -> None:
     """Check that a cluster run can work: kubeconfig and cluster, namespace and
     permissions, cluster DNS, bucket, job credentials, job image. Exit 0 only when
     no check fails."""
-    from byok8s import doctor as checks
-    from byok8s.config import environ
-    from byok8s.output import print_checks
+    from byok8s.commands import doctor
 
     ctx.meta[VERBOSE] = options["verbose"]
-    opts = checks.Options(
-        namespace=options["k8s_namespace"],
-        bucket=options["bucket"],
-        s3_endpoint_url=options["s3_endpoint_url"],
-        envvars=options["envvars"],
-        container_image=options["container_image"],
-    )
-    results = checks.run(opts, environ())
-    print_checks(results, options["as_json"])
-    ctx.exit(int(checks.exit_code(results)))
+    _done(ctx, doctor.main(options))
 
 
 def _record_options(command: Any) -> Any:
@@ -216,35 +199,19 @@ def _record_options(command: Any) -> Any:
     return command
 
 
-def _records(ctx: click.Context, options: dict[str, Any]) -> tuple[list, Any, str]:
-    """The run records, newest first, with the bucket they came from (or None)."""
-    from pathlib import Path
-
-    from byok8s import records, storage
-    from byok8s.config import environ
-    from byok8s.output import setup_logging
-
-    ctx.meta[VERBOSE] = options["verbose"]
-    setup_logging(options["verbose"])
-    if options["bucket"]:
-        bucket = storage.resolve(options["bucket"], options["s3_endpoint_url"], environ())
-        ctx.meta[SECRETS] = bucket.secret_values()
-        return records.in_bucket(bucket), bucket, str(bucket.url)
-    workdir = Path(options["workdir"]).resolve()
-    return records.local(workdir), None, str(workdir)
-
-
 @cli.command()
 @_record_options
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
 @click.pass_context
-def runs(ctx: click.Context, as_json: bool, **options: Any) -> None:
+def runs(ctx: click.Context, **options: Any) -> None:
     """List past runs (newest first) from their records in the working directory or
     a bucket."""
-    from byok8s.output import print_runs
+    from byok8s.commands import runs
+    from byok8s.output import setup_logging
 
-    found, _, _ = _records(ctx, options)
-    print_runs(found, as_json)
+    ctx.meta[VERBOSE] = options["verbose"]
+    setup_logging(options["verbose"])
+    _done(ctx, runs.main(options, _secrets(ctx)))
 
 
 @cli.command()
@@ -256,25 +223,25 @@ def logs(ctx: click.Context, run_id: str, job: str | None, **options: Any) -> No
     """Print the pod logs of RUN's job JOB (a job id or a rule name; default: the failed
     jobs, else all), from the saved copy or the cluster. RUN may be an id's start or
     'last'."""
-    from pathlib import Path
+    from byok8s.commands import logs
+    from byok8s.output import setup_logging
 
-    from byok8s import logs as joblogs
-    from byok8s import records
+    ctx.meta[VERBOSE] = options["verbose"]
+    setup_logging(options["verbose"])
+    _done(ctx, logs.main(run_id, job, options, _secrets(ctx)))
 
-    found, bucket, where = _records(ctx, options)
-    workdir = Path(options["workdir"]).resolve()
-    record = records.with_journal(records.find(found, run_id, where), workdir)
-    missing = 0
-    for item in joblogs.fetch(record, joblogs.select(record, job), workdir, bucket):
-        click.echo(f"==> {item.header} ({item.origin}) <==")
-        if item.text is None:
-            missing += not item.ran_here
-        else:
-            click.echo(item.text.rstrip("\n"))
-    sys.stdout.flush()
-    if missing:
-        click.echo(f"byok8s: {missing} log{'s' * (missing > 1)} not found (see above)", err=True)
-        ctx.exit(int(ExitCode.WORKFLOW_FAILED))
+
+def _done(ctx: click.Context, code: int) -> None:
+    """Exit with a command's code; 0 returns, so that a stop signal Snakemake swallowed
+    still ends the run with its own code (DefaultRunGroup.invoke)."""
+    if code:
+        ctx.exit(code)
+
+
+def _secrets(ctx: click.Context) -> list[str]:
+    """The list a command puts the secrets it learns in (redacted from its error)."""
+    found: list[str] = ctx.meta.setdefault(SECRETS, [])
+    return found
 
 
 def _ip_addresses(values: tuple[str, ...]) -> tuple[str, ...]:

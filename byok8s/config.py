@@ -63,8 +63,6 @@ class Workflow:
     config_file: Path
     params_file: Path
     bundled: str | None = None  # name of the bundled workflow, if one is used
-    # The params as a config file below the workdir, for remote jobs (set by app).
-    configfile: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -90,15 +88,13 @@ class RunConfig:
     remote: bool = False
     backend: Any = None  # the executor's own settings, made by its check() from its options
     ignored: tuple[str, ...] = ()  # options given that belong to another executor
-    record_dir: Path | None = None  # set by app for each run
-    run_id: str | None = None  # set by app for each run: names the record, lock and pods
     verbose: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> RunConfig:
     """Turn the command's values (each with its source) into a RunConfig."""
-    from byok8s import executors
+    from byok8s import backends
     from byok8s.runoptions import all_options
 
     config_file = files.find(given["workflow_config"][0], "workflow config")
@@ -122,15 +118,15 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
             raise ConfigError("both --bucket and --s3-bucket were given; pass only one of them")
         bucket, sources["bucket"] = f"s3://{s3_bucket}", sources["s3_bucket"]
 
-    executor = values["executor"] or executors.default(bool(bucket))
+    executor = values["executor"] or backends.default(bool(bucket))
     if not values["executor"]:
         sources["executor"] = f"{DEFAULT} ({'a bucket was' if bucket else 'no bucket'} given)"
-    if executor not in executors.NAMES:
+    if executor not in backends.NAMES:
         raise ConfigError(
             f"unknown executor {executor!r} (from {sources['executor']}); "
-            f"use one of {', '.join(executors.NAMES)}"
+            f"use one of {', '.join(backends.NAMES)}"
         )
-    backend = executors.get(executor, bucket=bool(bucket))
+    backend = backends.get(executor, bucket=bool(bucket))
     if backend.needs_bucket and not bucket:
         raise ConfigError(
             f"--executor {executor} needs object storage for inputs and outputs; "
@@ -143,13 +139,15 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
     # Remote jobs get their rules' threads, not this machine's core count: Snakemake
     # caps every rule's threads at --cores, so it is only set when given.
     default_resources = check_resources(values["default_resources"], sources)
-    def own(owner: str) -> dict[str, Any]:
-        return {o.name: values[o.name] for o in declared if o.owner == owner}
 
-    settings = backend.check(own(executor), sources, wf_config, config_file)
-    for other in executors.NAMES:
+    def own(owner: str) -> backends.Given:
+        mine = {o.name: values[o.name] for o in declared if o.owner == owner}
+        return backends.Given(mine, sources, wf_config, config_file)
+
+    settings = backend.check(own(executor))
+    for other in backends.NAMES:
         if other != executor:
-            executors.get(other, bucket=True).validate(own(other), sources, wf_config, config_file)
+            backends.get(other, bucket=True).validate(own(other))
     ignored = tuple(
         o.flag for o in declared if o.owner and o.owner != executor and sources[o.name] != DEFAULT
     )

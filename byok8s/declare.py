@@ -2,7 +2,7 @@
 (`--NAME`, with its `BYOK8S_NAME` variable), its workflow-config key and type,
 its range check, the executor plugin setting it is handed to, and its rows in the
 README's tables. A backend declares its own options (the Kubernetes plugin's
-settings module, executors/azure_batch.py); runoptions.py puts them in order.
+settings module, backends/azure_batch.py); runoptions.py puts them in order.
 
 This module imports nothing of byok8s: the plugin packages use it too.
 """

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from byok8s import diagnose, snakefile
+from byok8s.backends import Backend
 from byok8s.config import RunConfig
 from byok8s.errors import Byok8sError, ConfigError, Locked, StorageError, WorkflowFailed
-from byok8s.executors import Executor
+from byok8s.staging import Run, staged_snakefile
 
 log = logging.getLogger(__name__)
 FOLLOW_MARK = "byok8s_follow"  # as snakemake_executor_plugin_byok8s.follow marks its lines
@@ -176,7 +177,7 @@ class _EventHandler(logging.Handler):
         return "\n".join(kept + found.lines())
 
 
-def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
+def run(cfg: RunConfig, run: Run, executor: Backend, listener: Listener) -> RunResult:
     """Run the workflow. Bad input found by Snakemake raises ConfigError; a failure
     while running is returned in `RunResult.error`, with the counts so far."""
     from snakemake.api import SnakemakeApi
@@ -203,11 +204,11 @@ def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
         _route_logging(snakemake_logger, handler, cfg.verbose)
         workflow_api = None
         try:
-            workflow_api, dag_api = _dag(api, cfg, st)
+            workflow_api, dag_api = _dag(api, cfg, run, st)
             dag_api.execute_workflow(
                 executor=executor.plugin,
                 pseudo_executor="dryrun" if cfg.dry_run else None,
-                executor_settings=_executor_settings(executor, cfg),
+                executor_settings=_executor_settings(executor, cfg, run),
                 execution_settings=st.ExecutionSettings(
                     keep_going=cfg.keep_going, retries=cfg.retries, latency_wait=5
                 ),
@@ -237,17 +238,17 @@ def run(cfg: RunConfig, executor: Executor, listener: Listener) -> RunResult:
     return result
 
 
-def unlock(cfg: RunConfig) -> None:
+def unlock(cfg: RunConfig, run: Run) -> None:
     """Remove Snakemake's own locks in the working directory (a killed run's)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings import types as st
 
     _register_own_plugins()
     with SnakemakeApi(st.OutputSettings(quiet={st.Quietness.ALL}, nocolor=True)) as api:
-        _dag(api, cfg, st)[1].unlock()
+        _dag(api, cfg, run, st)[1].unlock()
 
 
-def _dag(api: Any, cfg: RunConfig, st: Any) -> tuple[Any, Any]:
+def _dag(api: Any, cfg: RunConfig, run: Run, st: Any) -> tuple[Any, Any]:
     """The workflow and DAG APIs for a run (Snakemake's own order of settings)."""
     workflow_api = api.workflow(
         resource_settings=st.ResourceSettings(
@@ -255,7 +256,7 @@ def _dag(api: Any, cfg: RunConfig, st: Any) -> tuple[Any, Any]:
             nodes=cfg.jobs if cfg.remote else None,
             default_resources=_default_resources(cfg),
         ),
-        config_settings=_config_settings(cfg, st),
+        config_settings=_config_settings(cfg, run, st),
         storage_settings=_storage_settings(cfg, st),
         storage_provider_settings=_storage_provider_settings(cfg),
         deployment_settings=st.DeploymentSettings(
@@ -263,7 +264,7 @@ def _dag(api: Any, cfg: RunConfig, st: Any) -> tuple[Any, Any]:
                 frozenset({st.DeploymentMethod.CONDA}) if cfg.use_conda else frozenset()
             )
         ),
-        snakefile=cfg.workflow.snakefile,
+        snakefile=staged_snakefile(cfg, run),
         workdir=cfg.workdir,
     )
     try:  # this reads and evaluates the Snakefile
@@ -304,7 +305,7 @@ def _default_resources(cfg: RunConfig) -> Any:
         ) from exc
 
 
-def _register_own_plugins(executor: Executor | None = None) -> None:
+def _register_own_plugins(executor: Backend | None = None) -> None:
     """Register byok8s's own plugins by module, so they are found even in an
     editable install (Snakemake's discovery only scans plain sys.path entries),
     and a plugin module Snakemake must not import by itself (byok8s.batch_plugin)."""
@@ -334,9 +335,9 @@ def _route_logging(
     snakemake_logger.addHandler(handler)
 
 
-def _config_settings(cfg: RunConfig, st: Any) -> Any:
-    if cfg.workflow.configfile is not None:
-        return st.ConfigSettings(configfiles=[cfg.workflow.configfile])
+def _config_settings(cfg: RunConfig, run: Run, st: Any) -> Any:
+    if run.configfile is not None:
+        return st.ConfigSettings(configfiles=[run.configfile])
     return st.ConfigSettings(config=dict(cfg.workflow.params))
 
 
@@ -362,8 +363,8 @@ def _storage_provider_settings(cfg: RunConfig) -> dict[str, Any]:
     return {cfg.storage.provider: tagged}
 
 
-def _executor_settings(executor: Executor, cfg: RunConfig) -> Any:
-    kwargs = executor.settings(cfg)
+def _executor_settings(executor: Backend, cfg: RunConfig, run: Run) -> Any:
+    kwargs = executor.settings(cfg, run)
     if kwargs is None:
         return None
     from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry

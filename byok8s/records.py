@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from byok8s.errors import ConfigError, NotFound, StorageError
+from byok8s.staging import Run, staged_snakefile
 
 if TYPE_CHECKING:
     from byok8s.config import RunConfig
@@ -68,10 +69,11 @@ class Record:
     fixed: dict[str, Any]  # what the run was given: written at its start and its end
 
     @classmethod
-    def begin(cls, cfg: RunConfig, run_id: str) -> Record:
+    def begin(cls, cfg: RunConfig, run: Run) -> Record:
+        run_id = str(run.id)
         directory = cfg.workdir / RUNS / run_id
         directory.mkdir(parents=True)
-        record = cls(cfg, run_id, directory, time.monotonic(), _given(cfg, run_id))
+        record = cls(cfg, run_id, directory, time.monotonic(), _given(cfg, run))
         record._save(record._data("running", None, None), upload=False)
         return record
 
@@ -111,17 +113,17 @@ class Record:
             log.warning("could not save the run record in the bucket: %s", exc)
 
 
-def _given(cfg: RunConfig, run_id: str) -> dict[str, Any]:
+def _given(cfg: RunConfig, run: Run) -> dict[str, Any]:
     wf = cfg.workflow
     return {
         "format": FORMAT,
-        "run": run_id,
+        "run": run.id,
         "started": now(),
         "workflow": {
             "config_file": str(wf.config_file),
             "config": _config(wf.config_file),
             "bundled": wf.bundled,
-            "snakefile": str(wf.snakefile),
+            "snakefile": str(staged_snakefile(cfg, run)),
             "targets": list(wf.targets),
             "params_file": str(wf.params_file),
         },
@@ -145,7 +147,7 @@ def _config(path: Path) -> dict[str, Any] | None:
 def options(cfg: RunConfig) -> dict[str, Any]:
     """The run's options as given, without secrets (variable names, not values), and
     its executor's own settings as that executor hands them to its plugin."""
-    from byok8s import executors
+    from byok8s import backends
 
     return {
         "executor": cfg.executor,
@@ -158,7 +160,7 @@ def options(cfg: RunConfig) -> dict[str, Any]:
         "envvars": list(cfg.envvars),
         "default_resources": list(cfg.default_resources),
         "workdir": str(cfg.workdir),
-        **executors.get(cfg.executor, bucket=cfg.storage is not None).record(cfg),
+        **backends.get(cfg.executor, bucket=cfg.storage is not None).record(cfg),
     }
 
 

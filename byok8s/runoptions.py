@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from byok8s.backends import NAMES as EXECUTORS
 from byok8s.declare import Option, click_options, config_rows, option_rows
-from byok8s.executors import NAMES as EXECUTORS
 
 RUN = (
     Option(name="snakefile", short="-s", metavar="PATH", shown="from the workflow config",
@@ -60,7 +60,7 @@ VERBOSE = Option(
 
 def all_options() -> tuple[Option, ...]:
     """Every option of `byok8s run`: the run's, each backend's, then --verbose."""
-    from byok8s.executors.azure_batch import OPTIONS as BATCH
+    from byok8s.backends.azure_batch import OPTIONS as BATCH
     from snakemake_executor_plugin_byok8s.settings import OPTIONS as PODS
 
     return (*RUN, *PODS, *BATCH, VERBOSE)

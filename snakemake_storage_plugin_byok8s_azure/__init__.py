@@ -15,7 +15,7 @@ import snakemake_storage_plugin_azure as upstream
 from snakemake_interface_storage_plugins.settings import StorageProviderSettingsBase
 from snakemake_interface_storage_plugins.storage_object import retry_decorator
 
-from byok8s.storage.azure import blob_service_client
+from snakemake_storage_plugin_byok8s_azure.client import blob_service_client
 
 
 @dataclass

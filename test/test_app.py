@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from helpers import tree
 from test_config import CLI, given
 
-from byok8s import app, config
+from byok8s import config, staging
 from byok8s.errors import ConfigError
 
 CREDS = {"AWS_ACCESS_KEY_ID": "AKIAXX", "AWS_SECRET_ACCESS_KEY": "s3cr3tvalue"}
@@ -25,20 +24,19 @@ def test_remote_run_stages_bundled_workflow_and_params(workdir: Path) -> None:
         ),
         CREDS,
     )
-    staged = app._stage(replace(cfg, run_id="RUN1"))
-    wf = staged.workflow
-    assert wf.snakefile == workdir / ".byok8s/workflows/fanout/Snakefile"
+    run = staging.stage(cfg, "RUN1")
+    assert run.snakefile == workdir / ".byok8s/workflows/fanout/Snakefile"
     assert (workdir / ".byok8s/workflows/fanout/scripts/summary.py").is_file()
-    assert wf.configfile == workdir / ".byok8s/params-RUN1.json"
-    assert json.loads(wf.configfile.read_text()) == dict(cfg.workflow.params)
+    assert run.configfile == workdir / ".byok8s/params-RUN1.json"
+    assert json.loads(run.configfile.read_text()) == dict(cfg.workflow.params)
 
 
 def test_local_run_stages_only_the_params(workdir: Path) -> None:
     """Jobs Snakemake spawns here get the params through the same config file."""
-    cfg = replace(config.resolve(given(), {}), run_id="RUN1")
-    staged = app._stage(cfg)
-    assert staged.workflow.snakefile == cfg.workflow.snakefile
-    assert staged.workflow.configfile == workdir / ".byok8s/params-RUN1.json"
+    cfg = config.resolve(given(), {})
+    run = staging.stage(cfg, "RUN1")
+    assert staging.staged_snakefile(cfg, run) == cfg.workflow.snakefile
+    assert run.configfile == workdir / ".byok8s/params-RUN1.json"
     assert tree(workdir) == {".byok8s", ".byok8s/params-RUN1.json"}
 
 
@@ -50,4 +48,4 @@ def test_remote_snakefile_outside_workdir_is_refused(workdir: Path, tmp_path: Pa
         given(snakefile=(str(outside / "Snakefile"), CLI), bucket=("s3://my-bucket", CLI)), CREDS
     )
     with pytest.raises(ConfigError, match="outside the working directory"):
-        app._stage(replace(cfg, run_id="RUN1"))
+        staging.stage(cfg, "RUN1")

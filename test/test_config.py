@@ -213,17 +213,17 @@ def test_pod_options_from_the_workflow_config_and_the_command_line(workdir: Path
 def test_pod_options_are_ignored_with_a_warning_when_jobs_run_here(
     workdir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from byok8s import executors
+    from byok8s import backends
 
     cfg = config.resolve(given(pvc=(("refdata:/ref",), CLI)), {})
-    executors.get(cfg.executor).preflight(cfg)
+    backends.get(cfg.executor).preflight(cfg)
     assert "--pvc only apply to pods (--executor kubernetes); ignored for this local run" in (
         caplog.text
     )
 
 
 def test_kubernetes_runs_hand_the_pod_options_to_the_plugin(workdir: Path) -> None:
-    from byok8s.executors.kubernetes import KubernetesExecutor
+    from byok8s.backends.kubernetes import KubernetesBackend
     from snakemake_executor_plugin_byok8s import ExecutorSettings
 
     cfg = config.resolve(
@@ -237,7 +237,7 @@ def test_kubernetes_runs_hand_the_pod_options_to_the_plugin(workdir: Path) -> No
         ),
         {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"},
     )
-    settings = ExecutorSettings(**KubernetesExecutor().settings(cfg))
+    settings = ExecutorSettings(**KubernetesBackend().settings(cfg))
     assert settings.pvc == ["refdata:/ref:ro"] and settings.toleration == ["dedicated"]
     assert settings.pending_timeout == 30 and settings.scratch == []
 
@@ -245,7 +245,7 @@ def test_kubernetes_runs_hand_the_pod_options_to_the_plugin(workdir: Path) -> No
 def test_scheduling_for_the_run_and_per_rule_reaches_the_plugin(workdir: Path) -> None:
     import json
 
-    from byok8s.executors.kubernetes import KubernetesExecutor
+    from byok8s.backends.kubernetes import KubernetesBackend
 
     affinity = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}}
     write_json(
@@ -268,7 +268,7 @@ def test_scheduling_for_the_run_and_per_rule_reaches_the_plugin(workdir: Path) -
         ),
         {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"},
     )
-    sent = json.loads(KubernetesExecutor().settings(cfg)["scheduling"])
+    sent = json.loads(KubernetesBackend().settings(cfg)["scheduling"])
     assert sent == {
         "run": {"image_pull_secret": ["acr"], "label": ["team=genomics"],
                 "active_deadline": 3600, "affinity": affinity},
@@ -277,11 +277,11 @@ def test_scheduling_for_the_run_and_per_rule_reaches_the_plugin(workdir: Path) -
 
 
 def test_cpu_scalar_from_the_workflow_config_reaches_the_pods(workdir: Path) -> None:
-    from byok8s.executors.kubernetes import KubernetesExecutor
+    from byok8s.backends.kubernetes import KubernetesBackend
 
     write_json(workdir / "wf.json", {"workflow": "alpha", "cpu_scalar": 0.5})
     cfg = config.resolve(given(workflow_config=("wf.json", CLI), **ON_K8S), KEYS)
-    assert KubernetesExecutor().settings(cfg)["cpu_scalar"] == 0.5
+    assert KubernetesBackend().settings(cfg)["cpu_scalar"] == 0.5
     for bad in (0, 1.5, True, "half"):
         write_json(workdir / "wf.json", {"workflow": "alpha", "cpu_scalar": bad})
         with pytest.raises(ConfigError, match="cpu.scalar must be|'cpu_scalar' must be a number"):

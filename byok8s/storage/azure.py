@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from byok8s.errors import StorageError
 from byok8s.storage.base import BucketUrl, Storage
+from snakemake_storage_plugin_byok8s_azure.client import account_name, blob_service_client, is_sas
 
 NAME_RE = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 AAD_VARS = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET")
@@ -29,54 +29,6 @@ WORKLOAD_VARS = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FI
 SAS = "SAS token"
 KEY = "account key"
 AAD = "Azure AD"
-
-
-def is_sas(text: str) -> bool:
-    return "sig=" in text
-
-
-def account_name(account_url: str) -> str:
-    """ACCOUNT of https://ACCOUNT.blob.core.windows.net or http://host:port/ACCOUNT."""
-    parts = urlsplit(account_url)
-    host = parts.hostname or ""
-    path_style = host == "localhost"
-    try:
-        ipaddress.ip_address(host)
-        path_style = True
-    except ValueError:
-        pass
-    if path_style:
-        return parts.path.strip("/").split("/")[0]
-    return host.split(".")[0]
-
-
-def blob_service_client(account_url: str, credential: str | None, **options: Any) -> Any:
-    """A BlobServiceClient from an account URL and a SAS, a key or nothing (AD)."""
-    from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
-    from azure.storage.blob import BlobServiceClient
-
-    cred: Any
-    if credential is None:
-        import os
-
-        from azure.identity import (
-            AzureCliCredential,
-            ChainedTokenCredential,
-            EnvironmentCredential,
-            ManagedIdentityCredential,
-            WorkloadIdentityCredential,
-        )
-
-        chain: list[Any] = [EnvironmentCredential()]
-        if os.environ.get("AZURE_FEDERATED_TOKEN_FILE"):
-            chain.append(WorkloadIdentityCredential())
-        chain += [ManagedIdentityCredential(), AzureCliCredential()]
-        cred = ChainedTokenCredential(*chain)
-    elif is_sas(credential):
-        cred = AzureSasCredential(credential.lstrip("?"))
-    else:
-        cred = AzureNamedKeyCredential(account_name(account_url), credential)
-    return BlobServiceClient(account_url, credential=cred, connection_timeout=5, **options)
 
 
 @dataclass(frozen=True)

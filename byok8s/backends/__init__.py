@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from byok8s.executors.base import Executor
+from byok8s.backends.base import Backend, Given
 
 NAMES = ("local", "kubernetes", "azure-batch")
 
@@ -12,20 +12,20 @@ def default(bucket: bool) -> str:
     return "kubernetes" if bucket else "local"
 
 
-def get(name: str, bucket: bool = False) -> Executor:
+def get(name: str, bucket: bool = False) -> Backend:
     """The backend of `--executor NAME`; `local` with a bucket runs each job in a
     directory of its own, as a pod would."""
     if name == "kubernetes":
-        from byok8s.executors.kubernetes import KubernetesExecutor
+        from byok8s.backends.kubernetes import KubernetesBackend
 
-        return KubernetesExecutor()
+        return KubernetesBackend()
     if name == "azure-batch":
-        from byok8s.executors.azure_batch import AzureBatchExecutor
+        from byok8s.backends.azure_batch import AzureBatchBackend
 
-        return AzureBatchExecutor()
-    from byok8s.executors.local import LocalExecutor, ProcessExecutor
+        return AzureBatchBackend()
+    from byok8s.backends.local import LocalBackend, ProcessBackend
 
-    return ProcessExecutor() if bucket else LocalExecutor()
+    return ProcessBackend() if bucket else LocalBackend()
 
 
-__all__ = ["NAMES", "Executor", "default", "get"]
+__all__ = ["NAMES", "Backend", "Given", "default", "get"]

@@ -8,21 +8,19 @@ here is what the pods get."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from byok8s.backends.base import Given
 from byok8s.errors import ConfigError
 
 
-def settings(
-    values: Mapping[str, Any],
-    sources: Mapping[str, str],
-    wf_config: Mapping[str, Any],
-    path: Path,
-) -> Mapping[str, Any]:
+def settings(given: Given) -> Mapping[str, Any]:
     """The run's pod options by name, and "scheduling": the plan for the run and
     per rule ({} when nothing is asked)."""
+    values, sources, wf_config, path = (
+        given.values, given.sources, given.wf_config, given.config_file
+    )  # fmt: skip
     from snakemake_executor_plugin_byok8s import options
     from snakemake_executor_plugin_byok8s.settings import OPTIONS
 

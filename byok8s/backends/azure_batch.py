@@ -9,15 +9,15 @@ import importlib.util
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from byok8s.backends.base import Backend, Given
 from byok8s.declare import Option
 from byok8s.errors import ConfigError
-from byok8s.executors.base import Executor
 
 if TYPE_CHECKING:
     from byok8s.config import RunConfig
+    from byok8s.staging import Run
 
 ACCOUNT_URL_RE = re.compile(r"^https://[a-z0-9]{3,24}\.[a-z0-9-]+\.batch\.azure\.com/?$")
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -106,7 +106,7 @@ def resolve(values: Mapping[str, Any], sources: Mapping[str, str]) -> BatchSetti
     )
 
 
-class AzureBatchExecutor(Executor):
+class AzureBatchBackend(Backend):
     plugin = "byok8s-batch"
     module = "byok8s.batch_plugin"
     needs_bucket = True
@@ -120,19 +120,13 @@ class AzureBatchExecutor(Executor):
                 "install it with: pip install 'byok8s[azure-batch]'"
             )
 
-    def check(
-        self,
-        values: Mapping[str, Any],
-        sources: Mapping[str, str],
-        wf_config: Mapping[str, Any],
-        path: Path,
-    ) -> BatchSettings:
-        return resolve(values, sources)
+    def check(self, given: Given) -> BatchSettings:
+        return resolve(given.values, given.sources)
 
     def record(self, cfg: RunConfig) -> dict[str, Any]:
         return dataclasses.asdict(cfg.backend)
 
-    def settings(self, cfg: RunConfig) -> dict[str, Any]:
+    def settings(self, cfg: RunConfig, run: Run | None = None) -> dict[str, Any]:
         batch = cfg.backend
         return {
             "account_url": batch.account_url,

@@ -4,37 +4,38 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from byok8s.config import RunConfig
+    from byok8s.staging import Run
 
 
-class Executor:
+@dataclass(frozen=True)
+class Given:
+    """A backend's options for one run: their values by name, where each came from,
+    and the workflow config (whose own keys, such as `affinity`, a backend may read)."""
+
+    values: Mapping[str, Any]
+    sources: Mapping[str, str]
+    wf_config: Mapping[str, Any]
+    config_file: Path
+
+
+class Backend:
     plugin: str = "local"  # the Snakemake executor plugin's name
     module: str | None = None  # byok8s's own plugin module, registered before the run
     needs_bucket = False  # its jobs run away from this machine's files
     applies_to = ""  # what its own options apply to, for a run that ignores them
 
-    def check(
-        self,
-        values: Mapping[str, Any],
-        sources: Mapping[str, str],
-        wf_config: Mapping[str, Any],
-        path: Path,
-    ) -> Any:
-        """Its own settings for a run, from its declared options' `values` (each already
-        in range); raise ConfigError for what does not go together."""
+    def check(self, given: Given) -> Any:
+        """Its own settings for a run, from its declared options (each already checked on
+        its own); raise ConfigError for what does not go together."""
         return None
 
-    def validate(
-        self,
-        values: Mapping[str, Any],
-        sources: Mapping[str, str],
-        wf_config: Mapping[str, Any],
-        path: Path,
-    ) -> None:
+    def validate(self, given: Given) -> None:
         """Check its options of a run on another executor, which ignores them: what
         would fail on this one is said now all the same."""
 
@@ -50,14 +51,14 @@ class Executor:
 
     @staticmethod
     def ignored_phrase(cfg: RunConfig) -> str:
-        from byok8s import executors
+        from byok8s import backends
         from byok8s.runoptions import by_name
 
         declared = by_name()
         owners = dict.fromkeys(declared[f[2:].replace("-", "_")].owner for f in cfg.ignored)
-        return " and ".join(executors.get(o, bucket=True).applies_to for o in owners)
+        return " and ".join(backends.get(o, bucket=True).applies_to for o in owners)
 
-    def settings(self, cfg: RunConfig) -> dict[str, Any] | None:
+    def settings(self, cfg: RunConfig, run: Run | None = None) -> dict[str, Any] | None:
         """Keyword arguments for the plugin's own ExecutorSettings, or None."""
         return None
 

@@ -5,30 +5,31 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING, Any
 
-from byok8s.executors.base import Executor
+from byok8s.backends.base import Backend
 
 if TYPE_CHECKING:
     from byok8s.config import RunConfig
+    from byok8s.staging import Run
 
 
-class LocalExecutor(Executor):
+class LocalBackend(Backend):
     """Without a bucket: Snakemake's own local executor, in the working directory."""
 
     plugin = "local"
 
 
-class ProcessExecutor(LocalExecutor):
+class ProcessBackend(LocalBackend):
     """With a bucket: each job a process in a directory of its own, its files
     through the bucket, as in a pod (snakemake_executor_plugin_byok8s.processes)."""
 
     plugin = "byok8s-process"
     module = "snakemake_executor_plugin_byok8s.processes"
 
-    def settings(self, cfg: RunConfig) -> dict[str, Any]:
+    def settings(self, cfg: RunConfig, run: Run | None = None) -> dict[str, Any]:
         return {
             "cores": cfg.cores or 1,
-            "record_dir": str(cfg.record_dir) if cfg.record_dir else None,
-            "run_id": cfg.run_id,
+            "record_dir": str(run.record_dir) if run and run.record_dir else None,
+            "run_id": run.id if run else None,
         }
 
     def remove_dead_run(self, cfg: RunConfig, held: dict[str, Any]) -> None:

@@ -5,44 +5,32 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from byok8s.backends.base import Backend, Given
 from byok8s.errors import ClusterError
-from byok8s.executors.base import Executor
 from byok8s.kube import check_namespace, core_api, short
 
 if TYPE_CHECKING:
     from byok8s.config import RunConfig
+    from byok8s.staging import Run
 
 log = logging.getLogger(__name__)
 
 
-class KubernetesExecutor(Executor):
+class KubernetesBackend(Backend):
     plugin = "byok8s"  # snakemake_executor_plugin_byok8s: the stock one, no pip in pods
     module = "snakemake_executor_plugin_byok8s"
     needs_bucket = True
     applies_to = "pods (--executor kubernetes)"
 
-    def check(
-        self,
-        values: Mapping[str, Any],
-        sources: Mapping[str, str],
-        wf_config: Mapping[str, Any],
-        path: Path,
-    ) -> Mapping[str, Any]:
-        from byok8s import podconfig
+    def check(self, given: Given) -> Mapping[str, Any]:
+        from byok8s.backends import pods
 
-        return podconfig.settings(values, sources, wf_config, path)
+        return pods.settings(given)
 
-    def validate(
-        self,
-        values: Mapping[str, Any],
-        sources: Mapping[str, str],
-        wf_config: Mapping[str, Any],
-        path: Path,
-    ) -> None:
-        self.check(values, sources, wf_config, path)
+    def validate(self, given: Given) -> None:
+        self.check(given)
 
     def preflight(self, cfg: RunConfig) -> None:
         super().preflight(cfg)
@@ -51,11 +39,11 @@ class KubernetesExecutor(Executor):
         if not config.verify_ssl:
             log.warning("TLS verification is off for %s (insecure-skip-tls-verify)", config.host)
 
-    def settings(self, cfg: RunConfig) -> dict[str, Any]:
+    def settings(self, cfg: RunConfig, run: Run | None = None) -> dict[str, Any]:
         return {
             **self.record(cfg),
-            "record_dir": str(cfg.record_dir) if cfg.record_dir else None,
-            "run_id": cfg.run_id,
+            "record_dir": str(run.record_dir) if run and run.record_dir else None,
+            "run_id": run.id if run else None,
         }
 
     def record(self, cfg: RunConfig) -> dict[str, Any]:
