@@ -27,6 +27,9 @@ from typing import Any
 import snakemake_executor_plugin_azure_batch as stock
 from snakemake_executor_plugin_azure_batch import build
 
+from byok8s.backends.azure_batch import OPTIONS
+from byok8s.declare import plugin_fields
+
 common_settings = dataclasses.replace(
     stock.common_settings,
     auto_deploy_default_storage_provider=False,
@@ -38,25 +41,21 @@ common_settings = dataclasses.replace(
 EVALUATION_MINUTES = 5  # Azure Batch evaluates an autoscale formula at most this often
 
 
-@dataclasses.dataclass
-class ExecutorSettings(stock.ExecutorSettings):
-    keep_sources: bool = dataclasses.field(
-        default=False,
-        metadata={
-            "help": "Keep the workflow sources uploaded to the default storage for the tasks.",
-            "required": False,
-            "env_var": False,
-        },
-    )
-    spot: bool = dataclasses.field(
-        default=False,
-        metadata={
-            "help": "Use spot (low-priority) nodes instead of dedicated ones: cheaper, "
-            "but Azure may take them back.",
-            "required": False,
-            "env_var": False,
-        },
-    )
+def _keep_sources() -> tuple:
+    from byok8s.runoptions import by_name
+
+    option = by_name()["keep_sources"]
+    help_text = {"help": option.help, "required": False, "env_var": False}
+    return ("keep_sources", bool, dataclasses.field(default=False, metadata=help_text))
+
+
+# The --az-batch-* options the stock plugin does not have (spot), and --keep-sources.
+ExecutorSettings = dataclasses.make_dataclass(
+    "ExecutorSettings",
+    [*plugin_fields(OPTIONS, stock.ExecutorSettings), _keep_sources()],
+    bases=(stock.ExecutorSettings,),
+    namespace={"__module__": __name__},
+)
 
 
 def autoscale_formula(max_nodes: int, tasks_per_node: int, spot: bool) -> str:
