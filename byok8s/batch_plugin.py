@@ -15,7 +15,12 @@ inherited) and changes the pool it creates:
 - the tasks do not pip-install storage plugins: byok8s's job image has them;
 - tasks run in their own directory, where their sources are;
 - credentials are not written into the task's command line (only into its
-  environment settings, which Batch has no secret references for).
+  environment settings, which Batch has no secret references for);
+- a failed task says why in one line (exit code, Batch's failure category, code
+  and message) with the end of its stderr; the stock message is a multi-line
+  dump, and fails itself when Batch sends no failure details;
+- the Batch service's throttling answers (429, as well as 503) are retried after
+  their Retry-After, as the management client already does.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ common_settings = dataclasses.replace(
     pass_envvar_declarations_to_cmd=False,
 )
 EVALUATION_MINUTES = 5  # Azure Batch evaluates an autoscale formula at most this often
+BUSY_TRIES = 5  # tries of a request the service answers 429 or 503 (Retry-After)
 
 
 def _keep_sources() -> tuple:
@@ -56,6 +62,43 @@ ExecutorSettings = dataclasses.make_dataclass(
     bases=(stock.ExecutorSettings,),
     namespace={"__module__": __name__},
 )
+
+
+def add_task(client: Any, job_id: str, task: Any, tries: int = BUSY_TRIES) -> None:
+    """Add a task, again after Retry-After when the service answers 429 or 503 (msrest
+    retries neither for a POST); a task found to exist after such an answer was
+    added by the earlier try."""
+    import time
+
+    import azure.batch.models as bm
+
+    for attempt in range(tries):
+        try:
+            client.task.add(job_id, task)
+            return
+        except bm.BatchErrorException as exc:
+            status = getattr(exc.response, "status_code", None)
+            if attempt and exc.error is not None and exc.error.code == "TaskExists":
+                return
+            if status not in (429, 503) or attempt == tries - 1:
+                raise
+            after = (exc.response.headers or {}).get("Retry-After", "")
+            time.sleep(float(after) if after.isdigit() else 2.0**attempt)
+
+
+def task_failure(task_id: str, info: Any, stderr: str) -> str:
+    """A failed task's reason (exit code, Batch's failure information) and the end
+    of its stderr."""
+    from snakemake_executor_plugin_byok8s.status import failure_message, log_tail
+
+    reason = f"Azure Batch task {task_id} failed"
+    if info is not None and info.exit_code is not None:
+        reason += f" with exit code {info.exit_code}"
+    failure = getattr(info, "failure_info", None)
+    if failure is not None:
+        said = [str(getattr(failure.category, "value", failure.category) or ""), failure.code or ""]
+        reason += f" ({' '.join(w for w in said if w)}: {failure.message or 'no message'})"
+    return failure_message(reason, log_tail(stderr), None, True, log="task's stderr")
 
 
 def autoscale_formula(max_nodes: int, tasks_per_node: int, spot: bool) -> str:
@@ -92,6 +135,58 @@ def scale_settings(settings: Any, max_nodes: int) -> Any:
 
 
 class Executor(stock.Executor):
+    def init_batch_client(self) -> None:
+        super().init_batch_client()
+        # msrest retries 503 (after its Retry-After) but takes every other status
+        # below 500 as final, 429 Too Many Requests included.
+        retry = self.batch_client.config.retry_policy.policy
+        retry.status_forcelist = sorted({*retry.status_forcelist, 429})
+
+    def envvars(self) -> dict:
+        """The task's environment; with --az-batch-identity-client-id, AZURE_CLIENT_ID
+        too, so that Azure clients in the task (storage) use the pool's identity."""
+        found = dict(super().envvars())
+        if self.settings.managed_identity_client_id:
+            found.setdefault("AZURE_CLIENT_ID", self.settings.managed_identity_client_id)
+        return found
+
+    def run_job(self, job: Any) -> None:
+        """The stock submission, with a busy service's answer retried; a task that
+        cannot be added is reported once (the stock one is also reported submitted)."""
+        import shlex
+
+        from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
+
+        command = f"/bin/bash -c {shlex.quote(self.format_job_exec(job))}"
+        task = build.batch_task(job, self.container_image, self.envvars(), command)
+        info = SubmittedJobInfo(job, external_jobid=task.id)
+        try:
+            add_task(self.batch_client, self.job_id, task)
+        except Exception as exc:
+            self.report_job_error(info, msg=f"could not add the Azure Batch task {task.id}: {exc}")
+            return
+        self.report_job_submission(info)
+
+    def _report_task_status(self, job: Any) -> bool:
+        """True while the task runs; a failed one is reported with why, in one line."""
+        import azure.batch.models as bm
+
+        try:
+            task = self.batch_client.task.get(job_id=self.job_id, task_id=job.external_jobid)
+        except Exception as exc:  # noqa: BLE001 - looked at again on the next round
+            self.logger.warning(f"could not read Azure Batch task {job.external_jobid}: {exc}")
+            return True
+        if task.state != bm.TaskState.completed:
+            return True
+        info = task.execution_info
+        if info is not None and info.result == bm.TaskExecutionResult.success:
+            self.report_job_success(job)
+            return False
+        # The stock read decodes with encoding None, fails, and shows nothing.
+        stderr = self._get_task_output(self.job_id, job.external_jobid, "stderr", "utf-8") or ""
+        self.report_job_error(job, msg=task_failure(task.id, info, stderr))
+        return False
+
     def format_job_exec(self, job: Any) -> str:
         """The task runs where its sources are unpacked (see jobcommand.py)."""
         from snakemake_executor_plugin_byok8s.jobcommand import without_workdir

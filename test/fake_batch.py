@@ -2,11 +2,16 @@
 
 Azure Batch cannot run here. Both Azure SDKs the Batch plugin uses (azure-batch
 through msrest, azure-mgmt-batch through azure-core) send their HTTP through
-`requests`, so the fake sits at `requests.adapters.HTTPAdapter.send`: it records
-every request (method, host, path, api-version, JSON body) and answers as the
-service does, with the response shapes of the REST reference. A task it is
-given runs on this machine (its command line, with its environment settings),
-as a Batch node would run it. Any other host is refused: nothing leaves the
+`requests` and urllib3, so the fake sits where urllib3 would open a connection
+and send (`HTTPConnectionPool._make_request`), below the SDKs' own retries: it
+records every request (method, host, path, api-version, JSON body, time) and
+answers as the service does, with the response shapes of the REST reference.
+A task it is given runs on this machine (its command line, with its environment
+settings), as a Batch node would run it, and is seen completed, or with `states`
+active, then running, then completed over three looks. It can also answer as a
+busy service does (429/503 with Retry-After, `throttle`) and say a pool exists
+(409 PoolExists). Loopback
+traffic (the S3 server) passes; any other host is refused: nothing leaves the
 machine. The Azure AD credential is replaced by a fixed token.
 """
 
@@ -19,17 +24,20 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import requests
 import urllib3
+from urllib3.connectionpool import HTTPConnectionPool
 
 ARM = "management.azure.com"
 BATCH_HOST_RE = re.compile(r"^[a-z0-9]+\.[a-z0-9-]+\.batch\.azure\.com$")
 TOKEN = "fake-aad-token"  # noqa: S105 - not a secret: the fake credential's token
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+STATES = ("active", "running", "completed")  # a task's states, look after look
 
 
 @dataclass
@@ -40,6 +48,8 @@ class Call:
     api_version: str | None
     body: Any
     authorization: str | None
+    at: float = 0.0  # time.monotonic() when sent
+    status: int = 0  # what the fake answered
 
 
 @dataclass
@@ -48,16 +58,27 @@ class FakeBatch:
     calls: list[Call] = field(default_factory=list)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> add body + result
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    states: tuple[str, ...] = ("completed",)  # a task's state at each look (STATES: all)
+    pool_exists: bool = False  # the pool's PUT answers 409 PoolExists
+    # (regex on "METHOD path", status): answered, once each and in order, instead of
+    # the service's answer, with Retry-After: 1
+    throttle: list[tuple[str, int]] = field(default_factory=list)
 
     def install(self, monkeypatch: Any) -> None:
         import snakemake_executor_plugin_azure_batch as plugin
 
         fake = self
+        real = HTTPConnectionPool._make_request
 
-        def send(adapter: Any, request: requests.PreparedRequest, **kwargs: Any) -> Any:
-            return fake.handle(adapter, request)
+        def make_request(pool: Any, conn: Any, method: str, url: str, *args: Any,
+                         **kwargs: Any) -> Any:  # fmt: skip
+            if pool.host in LOOPBACK:
+                return real(pool, conn, method, url, *args, **kwargs)
+            body = kwargs.get("body", args[0] if args else None)
+            headers = kwargs.get("headers", args[1] if len(args) > 1 else None) or {}
+            return fake.handle(pool, method, url, body, headers, kwargs)
 
-        monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", send)
+        monkeypatch.setattr(HTTPConnectionPool, "_make_request", make_request)
         monkeypatch.setattr(plugin, "CustomAzureCredential", FixedCredential)
 
     def paths(self) -> list[str]:
@@ -65,29 +86,46 @@ class FakeBatch:
 
     # --- the services -------------------------------------------------------
 
-    def handle(self, adapter: Any, request: requests.PreparedRequest) -> requests.Response:
-        url = urlsplit(str(request.url))
-        host = url.hostname or ""
+    def handle(
+        self, pool: Any, method: str, target: str, body: Any, headers: Any, kwargs: dict
+    ) -> Any:
+        host = str(pool.host)
         if host != ARM and not BATCH_HOST_RE.match(host):
-            raise requests.exceptions.ConnectionError(f"the fake refuses {host}: not Azure Batch")
-        body = _json(request.body)
+            raise urllib3.exceptions.NewConnectionError(
+                pool, f"the fake refuses {host}: not Azure Batch"
+            )
+        url = urlsplit(target)
         call = Call(
-            str(request.method),
+            method,
             host,
             url.path,
             parse_qs(url.query).get("api-version", [None])[0],
-            body,
-            request.headers.get("Authorization"),
+            _json(body),
+            headers.get("Authorization"),
+            time.monotonic(),
         )
         self.calls.append(call)
-        status, payload, headers = self._answer(call)
-        return _response(adapter, request, status, payload, headers)
+        status, payload, extra = self._busy(call) or self._answer(call)
+        call.status = status
+        return _response(method, target, status, payload, extra, kwargs)
+
+    def _busy(self, call: Call) -> tuple[int, Any, dict[str, str]] | None:
+        for i, (pattern, status) in enumerate(self.throttle):
+            if re.fullmatch(pattern, f"{call.method} {call.path}"):
+                del self.throttle[i]
+                code = "TooManyRequests" if status == 429 else "ServerBusy"
+                error = {"code": code, "message": {"lang": "en-US", "value": "busy"}}
+                return status, {"odata.metadata": "", **error}, {"Retry-After": "1"}
+        return None
 
     def _answer(self, call: Call) -> tuple[int, Any, dict[str, str]]:
         m, p = call.method, call.path
         pool = re.fullmatch(r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/"
                             r"Microsoft\.Batch/batchAccounts/[^/]+/pools/([^/]+)", p)  # fmt: skip
         if call.host == ARM and pool and m == "PUT":
+            if self.pool_exists:
+                error = {"code": "PoolExists", "message": "The specified pool already exists."}
+                return 409, {"error": error}, {}
             self.pools[pool.group(1)] = call.body
             props = {**call.body.get("properties", {}), "provisioningState": "Succeeded"}
             return 200, {"id": p, "name": pool.group(1), "type": "Microsoft.Batch/batchAccounts/"
@@ -115,6 +153,11 @@ class FakeBatch:
 
     def _task(self, task_id: str) -> dict[str, Any]:
         task = self.tasks[task_id]
+        task["looks"] = task.get("looks", 0) + 1
+        state = self.states[min(task["looks"], len(self.states)) - 1]
+        task.setdefault("states", []).append(state)
+        if state != "completed":
+            return {"id": task_id, "state": state}
         result = "success" if task["exit_code"] == 0 else "failure"
         info: dict[str, Any] = {"exitCode": task["exit_code"], "result": result,
                                 "retryCount": 0, "requeueCount": 0}  # fmt: skip
@@ -156,20 +199,22 @@ def _json(body: Any) -> Any:
 
 
 def _response(
-    adapter: Any, request: requests.PreparedRequest, status: int, payload: Any, headers: dict
-) -> requests.Response:
+    method: str, target: str, status: int, payload: Any, headers: dict, kwargs: dict
+) -> urllib3.HTTPResponse:
     if isinstance(payload, bytes):
         data, kind = payload, "application/octet-stream"
     elif payload is None:
         data, kind = b"", "application/json"
     else:
         data, kind = json.dumps(payload).encode(), "application/json; odata=minimalmetadata"
-    raw = urllib3.HTTPResponse(
+    return urllib3.HTTPResponse(
         body=io.BytesIO(data),
         headers={"Content-Type": kind, "Content-Length": str(len(data)),
                  "request-id": "00000000-0000-0000-0000-000000000000", **headers},
         status=status,
-        preload_content=False,
-        decode_content=False,
+        preload_content=kwargs.get("preload_content", True),
+        decode_content=kwargs.get("decode_content", True),
+        request_method=method,
+        request_url=target,
+        retries=kwargs.get("retries"),
     )  # fmt: skip
-    return adapter.build_response(request, raw)

@@ -4,6 +4,7 @@ the tasks run on this machine with S3 (moto) as storage."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,8 @@ import pytest
 # test/setup.sh installs the azure-batch extra: missing, these tests fail, not skip.
 import snakemake_executor_plugin_azure_batch  # noqa: E402, F401
 from conftest import S3_SECRET
-from fake_batch import ARM, TOKEN, FakeBatch
-from helpers import assert_one_line_error, invoke
+from fake_batch import ARM, STATES, TOKEN, FakeBatch
+from helpers import assert_one_line_error, invoke, write_json
 
 from byok8s.errors import ExitCode
 
@@ -28,12 +29,15 @@ BATCH = [
 ]  # fmt: skip
 
 
-def run_on_batch(s3: dict, monkeypatch: pytest.MonkeyPatch, *extra: str) -> tuple:
-    fake = FakeBatch()
+def run_on_batch(
+    s3: dict, monkeypatch: pytest.MonkeyPatch, *extra: str, fake: FakeBatch | None = None,
+    workflow: str = "workflow-alpha",
+) -> tuple:  # fmt: skip
+    fake = fake or FakeBatch()
     fake.install(monkeypatch)
     url = f"s3://{s3['bucket']}/batch"
     result = invoke(
-        "workflow-alpha", "params-blue", "--bucket", url, "--s3-endpoint-url", s3["endpoint"],
+        workflow, "params-blue", "--bucket", url, "--s3-endpoint-url", s3["endpoint"],
         *BATCH, *extra,
     )  # fmt: skip
     return result, fake
@@ -144,3 +148,76 @@ def test_bad_batch_settings(s3: dict, workdir: Path, args: list, fragments: list
     url = f"s3://{s3['bucket']}/batch"
     result = invoke("workflow-alpha", "params-blue", "--bucket", url, *args)
     assert_one_line_error(result, ExitCode.CONFIG, *fragments)
+
+
+def test_a_task_is_followed_through_its_states_and_busy_answers_are_retried(
+    s3: dict, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task is active, then running, then completed; the service answers the task's
+    submission 429 and the management API the pool's creation 503, each with
+    Retry-After: both are sent again after that wait, and the run succeeds."""
+    fake = FakeBatch(
+        states=STATES,
+        throttle=[(r"POST /jobs/[^/]+/tasks", 429), (r"PUT /subscriptions/.*/pools/.*", 503)],
+    )
+    result, fake = run_on_batch(s3, monkeypatch, fake=fake)
+    assert result.exit_code == 0, result.stderr
+    (task,) = fake.tasks.values()
+    assert task["states"] == ["active", "running", "completed"]
+    assert fake.throttle == []  # both busy answers were given
+    for pattern in (r"POST /jobs/[^/]+/tasks", r"PUT /subscriptions/.*/pools/.*"):
+        sent = [c for c in fake.calls if re.fullmatch(pattern, f"{c.method} {c.path}")]
+        assert [c.status for c in sent] in ([429, 201], [503, 200]), pattern
+        assert sent[1].at - sent[0].at >= 1.0  # after Retry-After, not at once
+
+
+def test_a_failing_task_says_its_exit_code_and_batchs_reason_in_one_line(
+    s3: dict, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (workdir / "Snakefile").write_text(
+        "rule all:\n    output: 'out.txt'\n    shell: 'echo the tool broke >&2; exit 3'\n"
+    )
+    write_json(workdir / "wf.json", {"snakefile": "Snakefile"})
+    result, fake = run_on_batch(s3, monkeypatch, workflow="wf.json")
+    assert result.exit_code == ExitCode.WORKFLOW_FAILED, result.stderr
+    (task_id,) = fake.tasks
+    # The task is Snakemake running the job: it exits 1; its stderr says the rest.
+    assert (
+        f"Azure Batch task {task_id} failed with exit code 1 (usererror FailureExitCode: The "
+        "task exited with an exit code representing a failure)" in result.stderr
+    )
+    assert "| the tool broke" in result.stderr  # the end of the task's stderr
+    assert "returned non-zero exit status 3" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("byok8s: error: 1 job failed: rule all [job 0]"), last
+    assert "Traceback" not in result.stderr
+
+
+def test_an_existing_pool_is_used(s3: dict, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result, fake = run_on_batch(s3, monkeypatch, "--verbose", fake=FakeBatch(pool_exists=True))
+    assert result.exit_code == 0, result.stderr
+    assert [c.status for c in fake.calls if c.host == ARM] == [409]
+    assert "exists" in result.stderr and len(fake.tasks) == 1
+
+
+def test_keep_pool_and_a_managed_identity(
+    s3: dict, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--az-batch-keep-pool deletes neither the Batch job nor the pool; the identity
+    is the pool's (for storage and registries) and the tasks know its client id."""
+    identity = (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-genomics/providers/"
+        "Microsoft.ManagedIdentity/userAssignedIdentities/byok8s-nodes"
+    )
+    client_id = "6e0c4a5b-0d52-4c5e-9d7e-2f0f3b1f2a11"
+    result, fake = run_on_batch(
+        s3, monkeypatch, "--az-batch-keep-pool", "--az-batch-identity", identity,
+        "--az-batch-identity-client-id", client_id,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert not [c for c in fake.calls if c.method == "DELETE"], fake.paths()
+    (pool,) = fake.pools.values()
+    assert pool["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {identity: {}}}
+    (task,) = fake.tasks.values()
+    env = {s["name"]: s.get("value") for s in task["add"]["environmentSettings"]}
+    assert env["AZURE_CLIENT_ID"] == client_id
