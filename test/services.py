@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -152,42 +153,50 @@ def azurite_sas(hours: float = 2) -> str:
 
 
 class Outage:
-    """A TCP proxy in front of a server, for faults: `down()` closes the listening
-    socket and every open connection (as a restarting server does), `up()` listens
-    again on the same address. Clients see refused and reset connections."""
+    """A TCP proxy in front of a server, for faults: `down()` drops every open
+    connection (as a restarting server does) and, until `up()`, resets each new one
+    at once, as a port nothing listens on refuses it. It counts what the outage hit:
+    `dropped` open connections and `refused` attempts."""
 
     def __init__(self, host: str, target: tuple[str, int]) -> None:
         self.host, self.port, self.target = host, free_port(host), target
         self._conns: list[socket.socket] = []
-        self._listener: socket.socket | None = None
         self._lock = threading.Lock()
-        self.up()
+        self.refusing = False
+        self.dropped = 0
+        self.refused = 0
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((self.host, self.port))
+        self._listener.listen(128)
+        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
 
     def up(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((self.host, self.port))
-        listener.listen(128)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        self.refusing = False
 
     def down(self) -> None:
         with self._lock:
-            listener, self._listener = self._listener, None
+            self.refusing = True
             conns, self._conns = self._conns, []
-        if listener is not None:
-            listener.close()
+            self.dropped += len(conns) // 2
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
             conn.close()
+
+    def close(self) -> None:
+        self.down()
+        self._listener.close()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
                 client, _ = listener.accept()
             except OSError:
-                return  # closed by down()
+                return  # closed by close()
+            if self.refusing:
+                self._reset(client)
+                continue
             try:
                 server = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -197,6 +206,13 @@ class Outage:
                 self._conns += [client, server]
             for a, b in ((client, server), (server, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _reset(self, client: socket.socket) -> None:
+        """Close with a reset (SO_LINGER 0): the client's request fails at once."""
+        with self._lock:
+            self.refused += 1
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
 
     @staticmethod
     def _pipe(source: socket.socket, sink: socket.socket) -> None:

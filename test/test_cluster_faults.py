@@ -188,9 +188,10 @@ rule step:
 def test_the_s3_server_going_away_mid_run(
     on_cluster: dict, cluster_s3: dict, cluster_s3_server, workdir: Path
 ) -> None:
-    """The S3 server restarts (every connection dropped, refused for 6 s) while a
-    chain of jobs reads and writes it: the run completes, or fails clearly with
-    no object left that looks complete but is not."""
+    """The S3 server restarts (every connection dropped, refused for at least 6 s and
+    until requests were refused) while a chain of jobs reads and writes it: the run
+    completes, or fails clearly with no object left that looks complete but is
+    not."""
     outage = services.Outage(on_cluster["cluster"].gateway,
                              (cluster_s3_server.host, cluster_s3_server.port))  # fmt: skip
     endpoint = f"http://{outage.host}:{outage.port}"
@@ -200,16 +201,19 @@ def test_the_s3_server_going_away_mid_run(
     wait_until("step 3", lambda: "Contents" in cluster_s3["client"].list_objects_v2(
         Bucket=cluster_s3["bucket"], Prefix="chain/step/3.txt"), 180)  # fmt: skip
     outage.down()
-    time.sleep(6)
+    time.sleep(6)  # as long as a server restart takes, at least
+    wait_until("a request refused", lambda: outage.refused > 0, 120)
     outage.up()
     stdout, stderr = proc.communicate(timeout=400)
-    outage.down()
+    outage.close()
     keys = {o["Key"]: o["Size"] for o in cluster_s3["client"].list_objects_v2(
         Bucket=cluster_s3["bucket"], Prefix="chain/step/")["Contents"]}  # fmt: skip
     for key in keys:  # every object there is whole and right
         i = int(key.rsplit("/", 1)[1].split(".")[0])
         assert s3_text(cluster_s3, key) == f"{i}\n", key
-    print(f"S3 outage: exit {proc.returncode}, {len(keys)} of 12 steps written")
+    print(f"S3 outage: exit {proc.returncode}, {len(keys)} of 12 steps written, "
+          f"{outage.dropped} connections dropped, {outage.refused} refused")  # fmt: skip
+    assert outage.refused > 0  # the outage hit requests
     if proc.returncode != 0:
         last = stderr.strip().splitlines()[-1]
         assert last.startswith("byok8s: error: "), stderr
