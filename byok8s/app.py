@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 from dataclasses import replace
+from functools import partial
 
 from byok8s import backends, engine, lock, output, records, staging
 from byok8s.config import RunConfig
@@ -54,7 +55,8 @@ def _run(
             run = replace(run, record_dir=record.directory)
         plan = output.plan_lines(cfg, executor.describe(cfg))
         with output.ConsoleListener(redact, cfg.verbose, plan) as listener:
-            result = engine.run(cfg, run, executor, listener)
+            guard = None if cfg.storage is None else partial(records.check_prefix, cfg.storage)
+            result = engine.run(cfg, run, executor, listener, guard)
     except ConfigError:
         # Bad input found by Snakemake (e.g. an unknown target): leave nothing behind.
         if record is not None:

@@ -10,7 +10,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,10 @@ class RunResult:
     seconds: float = 0.0
     logfile: str | None = None
     error: Byok8sError | None = None
+    rules: list[str] = field(default_factory=list)  # the workflow's rule names
+    # Jobs of the targets whose outputs were up to date (the bucket's, say, from an
+    # earlier run on another machine): not run again.
+    reused: list[JobRecord] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -177,9 +181,17 @@ class _EventHandler(logging.Handler):
         return "\n".join(kept + found.lines())
 
 
-def run(cfg: RunConfig, run: Run, executor: Backend, listener: Listener) -> RunResult:
+def run(
+    cfg: RunConfig,
+    run: Run,
+    executor: Backend,
+    listener: Listener,
+    guard: Callable[[list[str]], None] | None = None,
+) -> RunResult:
     """Run the workflow. Bad input found by Snakemake raises ConfigError; a failure
-    while running is returned in `RunResult.error`, with the counts so far."""
+    while running is returned in `RunResult.error`, with the counts so far.
+    `guard` sees the workflow's rule names once it is loaded, before any job runs,
+    and may refuse the run (ConfigError)."""
     from snakemake.api import SnakemakeApi
     from snakemake.logging import DefaultFormatter
     from snakemake.logging import logger as snakemake_logger
@@ -205,6 +217,9 @@ def run(cfg: RunConfig, run: Run, executor: Backend, listener: Listener) -> RunR
         workflow_api = None
         try:
             workflow_api, dag_api = _dag(api, cfg, run, st)
+            result.rules = compat.rule_names(workflow_api)
+            if guard is not None:
+                guard(result.rules)
             dag_api.execute_workflow(
                 executor=executor.plugin,
                 pseudo_executor="dryrun" if cfg.dry_run else None,
@@ -397,6 +412,10 @@ def _job_outputs(workflow_api: Any, cfg: RunConfig, result: RunResult) -> None:
         dag = compat.dag(workflow_api)
         for job in dag.jobs:
             record = result.jobs.get(dag.jobid(job))
+            if record is None and not dag.needrun(job):
+                wildcards = {k: str(v) for k, v in dict(job.wildcards_dict).items()}
+                record = JobRecord(dag.jobid(job), job.rule.name, wildcards, state="reused")
+                result.reused.append(record)
             if record is not None:
                 record.outputs = [_location(f, cfg) for f in job.output]
     except Exception:  # reporting only

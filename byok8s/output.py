@@ -164,14 +164,16 @@ def summary_lines(result: RunResult, cfg: RunConfig, record: Path | None = None)
     status = "FAILED" if result.error else ("dry run" if cfg.dry_run else "OK")
     lines = [f"byok8s: {status} in {result.seconds:.1f} s"]
     if result.planned == 0 and not result.error:
-        lines.append("jobs: none needed, outputs are up to date")
+        reused = f" ({len(result.reused)} jobs reused)" if result.reused else ""
+        lines.append(f"jobs: none needed, outputs are up to date{reused}")
     elif cfg.dry_run:
         lines.append(f"jobs: {verb} {result.planned}")
     else:
         unfinished = f"{len(result.unfinished)} unfinished, " if result.unfinished else ""
+        reused = f", {len(result.reused)} up to date (reused)" if result.reused else ""
         lines.append(
             f"jobs: {result.done} run, {len(result.failed)} failed, {unfinished}"
-            f"{result.skipped} skipped (of {result.planned})"
+            f"{result.skipped} skipped (of {result.planned}){reused}"
         )
     for job in result.failed:
         lines.append(f"failed: {job.label()}")

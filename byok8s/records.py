@@ -93,6 +93,16 @@ class Record:
             "ended": now() if ended else None,
             "seconds": round(time.monotonic() - self.started_at, 2) if ended else None,
             "jobs": jobs(result, self.directory / JOURNAL),
+            "reused": [
+                {
+                    "jobid": j.jobid,
+                    "rule": j.rule,
+                    "wildcards": dict(j.wildcards),
+                    "outputs": list(j.outputs),
+                }
+                for j in (result.reused if result is not None else ())
+            ],  # fmt: skip
+            "rules": list(result.rules) if result is not None else [],
             "outputs": outputs(self.cfg, result) if result is not None and ended else [],
             "error": error,
             "snakemake_log": result.logfile if result is not None else None,
@@ -288,6 +298,33 @@ def in_bucket(storage: Storage) -> list[dict[str, Any]]:
             except ValueError as exc:
                 log.warning("skipped the unreadable run record %s: %s", key, exc)
     return sorted(found, key=lambda r: r.get("run", ""), reverse=True)
+
+
+def newest_in_bucket(storage: Storage) -> dict[str, Any] | None:
+    """The newest run record saved in the bucket prefix (a finished run's), if any."""
+    keys = [k for k in storage.list(f"{RUNS}/") if k.endswith(f"/{RECORD}")]
+    for key in sorted(keys, reverse=True):  # run ids sort by their start
+        try:
+            return dict(json.loads(storage.get(key)))
+        except (NotFound, ValueError):
+            continue
+    return None
+
+
+def check_prefix(storage: Storage, rules: list[str]) -> None:
+    """Refuse to run a workflow in a bucket prefix whose newest run was another
+    workflow (no rule in common): its outputs would be taken for this one's."""
+    newest = newest_in_bucket(storage)
+    if newest is None or not newest.get("rules") or set(newest["rules"]) & set(rules):
+        return
+    wf = newest.get("workflow") or {}
+    name = wf.get("bundled") or Path(str(wf.get("config_file", "?"))).name
+    raise ConfigError(
+        f"bucket prefix {storage.url} holds the outputs of another workflow: run "
+        f"{newest.get('run')} of {name!r} (rules {', '.join(newest['rules'][:5])}), which "
+        "has no rule in common with this one; give each workflow a prefix of its own, "
+        f"e.g. --bucket {storage.url.url(name.removesuffix('.json').removesuffix('.yaml'))}"
+    )
 
 
 def find(records: Iterable[Mapping[str, Any]], run: str, where: str) -> Mapping[str, Any]:

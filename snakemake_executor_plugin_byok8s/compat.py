@@ -109,6 +109,11 @@ MARK = "byok8s"
 NAMES = (
     "snakemake.api:WorkflowApi._workflow",  # dag()
     "snakemake.dag:DAG.targetjobs",
+    "snakemake.dag:DAG.jobs",  # engine: each job's outputs, and the reused ones
+    "snakemake.dag:DAG.jobid",
+    "snakemake.dag:DAG.needrun",
+    "snakemake.jobs:Job.wildcards_dict",
+    "snakemake.workflow:Workflow.rules",  # rule_names()
     "snakemake.logging:'DefaultStreamHandler'",  # CONSOLE_HANDLER
     "snakemake.workflow:Workflow.upload_sources",  # upload_sources()
     "snakemake.workflow:Workflow.source_archive",  # deploy_sources_args()
@@ -154,6 +159,11 @@ def dag(workflow_api: Any) -> Any:
     """The DAG of a run (`SnakemakeApi.workflow(...)`'s WorkflowApi): its target
     jobs and each job's outputs, which no public API gives."""
     return workflow_api._workflow.dag
+
+
+def rule_names(workflow_api: Any) -> list[str]:
+    """The names of a loaded workflow's rules, which no public API lists."""
+    return sorted(rule.name for rule in workflow_api._workflow.rules)
 
 
 def upload_sources(workflow: Any) -> None:

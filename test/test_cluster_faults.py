@@ -20,6 +20,7 @@ from kubernetes import client as k8s
 from test_cluster_e2e import left_behind, own_workflow, s3_text
 
 from byok8s import lock
+from byok8s.errors import ExitCode
 
 pytestmark = pytest.mark.cluster
 
@@ -220,6 +221,47 @@ def test_the_s3_server_going_away_mid_run(
         rerun = run_cli(*args[:-1], cluster_s3["endpoint"], cwd=workdir, timeout=400)
         assert rerun.returncode == 0, rerun.stderr
     assert s3_text(cluster_s3, "chain/step/11.txt") == "11\n"
+    assert left_behind(on_cluster) == NOTHING
+
+
+def test_resume_from_another_machine_after_the_first_was_killed(
+    on_cluster: dict, cluster_s3: dict, tmp_path: Path
+) -> None:
+    """A run is killed outright (SIGKILL: nothing cleans up) partway through a chain;
+    a second machine, from a fresh empty directory with the same workflow and
+    bucket, is refused while the lock stands, unlocks (the dead run's Job, pods and
+    Secret go), then runs only the jobs whose outputs are missing in the bucket; its
+    record says which jobs it reused, and every output is whole and right."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    wf, params = own_workflow(first, CHAIN)
+    own_workflow(second, CHAIN)
+    args = [wf, params, *on_cluster["options"], *bucket_args(cluster_s3, "resume")]
+    proc = byok8s(*args, cwd=first)
+    wait_until("step 4", lambda: "Contents" in cluster_s3["client"].list_objects_v2(
+        Bucket=cluster_s3["bucket"], Prefix="resume/step/4.txt"), 180)  # fmt: skip
+    proc.kill()
+    proc.communicate(timeout=30)
+
+    refused = run_cli(*args, cwd=second)
+    assert refused.returncode == ExitCode.LOCKED, refused.stderr
+    assert "--unlock" in refused.stderr.strip().splitlines()[-1]
+    unlock = run_cli(*args, "--unlock", cwd=second)
+    assert unlock.returncode == 0, unlock.stderr
+    assert left_behind(on_cluster) == NOTHING  # the dead run's Job, pods and Secret
+    there = {o["Key"].rsplit("/", 1)[1] for o in cluster_s3["client"].list_objects_v2(
+        Bucket=cluster_s3["bucket"], Prefix="resume/step/")["Contents"]}  # fmt: skip
+
+    resumed = run_cli(*args, cwd=second, timeout=400)
+    assert resumed.returncode == 0, resumed.stderr
+    (path,) = (second / ".byok8s" / "runs").glob("*/record.json")
+    record = json.loads(path.read_text())
+    ran = {f"{j['wildcards'].get('i', '0')}.txt" for j in record["jobs"] if j["rule"] != "all"}
+    reused = {f"{j['wildcards'].get('i', '0')}.txt" for j in record["reused"]}
+    assert reused == there and ran == {f"{i}.txt" for i in range(12)} - there, (there, ran)
+    assert f"{len(there)} up to date (reused)" in resumed.stdout
+    for i in range(12):  # the chain adds one a step: a partial output would break it
+        assert s3_text(cluster_s3, f"resume/step/{i}.txt") == f"{i}\n"
     assert left_behind(on_cluster) == NOTHING
 
 

@@ -55,6 +55,40 @@ def test_a_local_run_is_recorded_with_its_jobs_and_checksummed_outputs(workdir: 
     assert here.exit_code == 0 and "it ran on this machine" in here.stdout
 
 
+def test_a_bucket_prefix_of_another_workflow_is_refused_and_a_rerun_reuses(
+    s3: dict, workdir: Path, tmp_path: Path
+) -> None:
+    """A second run of the same workflow from another (empty) directory reuses what
+    the bucket holds and its record says so; a different workflow (no rule in
+    common) in that prefix is refused before anything runs, naming the first."""
+    bucket = f"s3://{s3['bucket']}/shared"
+    endpoint = ["--s3-endpoint-url", s3["endpoint"]]
+    first = run_on_bucket("workflow-alpha", "params-blue", bucket, *endpoint, cwd=workdir)
+    assert first.returncode == 0, first.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    again = run_on_bucket("workflow-alpha", "params-blue", bucket, *endpoint, cwd=elsewhere)
+    assert again.returncode == 0, again.stderr
+    assert "jobs: none needed, outputs are up to date (1 jobs reused)" in again.stdout
+    record = only_record(elsewhere)
+    assert record["jobs"] == [] and record["rules"] == ["target1", "target2"]
+    assert record["reused"] == [{"jobid": 0, "rule": "target1", "wildcards": {},
+                                 "outputs": [f"{bucket}/alpha.txt"]}]  # fmt: skip
+
+    before = {o["Key"] for o in s3["client"].list_objects_v2(Bucket=s3["bucket"])["Contents"]}
+    other = tmp_path / "other"
+    other.mkdir()
+    refused = run_on_bucket("workflow-fanout", "params-fanout", bucket, *endpoint, cwd=other)
+    last = refused.stderr.strip().splitlines()[-1]
+    assert refused.returncode == ExitCode.CONFIG, refused.stderr
+    assert last.startswith(f"byok8s: error: bucket prefix {bucket} holds the outputs of "
+                           "another workflow: run "), last  # fmt: skip
+    assert "of 'alpha' (rules target1, target2)" in last and f"--bucket {bucket}/alpha" in last
+    after = {o["Key"] for o in s3["client"].list_objects_v2(Bucket=s3["bucket"])["Contents"]}
+    assert after == before  # nothing written: no output, no record
+    assert not (other / records.RUNS).exists()
+
+
 def test_failed_and_dry_runs(workdir: Path) -> None:
     (workdir / "Snakefile").write_text("rule all:\n    output: 'x'\n    shell: 'exit 2'\n")
     write_json(workdir / "wf.json", {"snakefile": "Snakefile"})
