@@ -121,6 +121,20 @@ def sdist(version: str | None = None) -> Path:
     return root
 
 
+def recorded(ways: tuple[str, ...]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The newest full run's outcomes of `ways` ((case, way) -> outcome), from
+    results/, when it ran the installed Snakemake; {} otherwise."""
+    import json
+
+    found = sorted((HERE / "results").glob("conformance-*.json"))
+    if not found:
+        return {}
+    data = json.loads(found[-1].read_text())
+    if data.get("snakemake") != _installed():
+        return {}
+    return {(o["case"], o["way"]): o for o in data["outcomes"] if o["way"] in ways}
+
+
 def _installed() -> str:
     from importlib.metadata import version
 
