@@ -54,7 +54,7 @@ OPTIONS = (
            help="Azure Batch: a user-assigned managed identity for the nodes (Azure storage, "
            "a private registry)."),
     _batch(name="az_batch_identity_client_id", metavar="ID", plugin="managed_identity_client_id",
-           help="Azure Batch: its client id."),
+           help="Azure Batch: its client id, given to the tasks as AZURE_CLIENT_ID."),
 )  # fmt: skip
 REQUIRED = ("az_batch_account_url", "az_batch_resource_group", "az_batch_subscription_id")
 
