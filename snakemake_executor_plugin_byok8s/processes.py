@@ -81,15 +81,20 @@ def stop_left(root: Path) -> list[int]:
         if pid and _in(pid, root):
             groups.append(pid)
             _signal(pid, signal.SIGTERM)
-    for _ in range(int(STOP_GRACE / POLL)):
-        if not any(_in(pid, root) for pid in groups):
-            break
-        time.sleep(POLL)
+    _wait_gone(groups, root)
     for pid in groups:
         if _in(pid, root):
             _signal(pid, signal.SIGKILL)
+    _wait_gone(groups, root)  # SIGKILL is not instant either
     shutil.rmtree(root, ignore_errors=True)
     return groups
+
+
+def _wait_gone(groups: list[int], root: Path) -> None:
+    for _ in range(int(STOP_GRACE / POLL)):
+        if not any(_in(pid, root) for pid in groups):
+            return
+        time.sleep(POLL)
 
 
 def _in(pid: int, root: Path) -> bool:
