@@ -45,6 +45,7 @@ common_settings = dataclasses.replace(
 )
 EVALUATION_MINUTES = 5  # Azure Batch evaluates an autoscale formula at most this often
 BUSY_TRIES = 5  # tries of a request the service answers 429 or 503 (Retry-After)
+BUSY_WAIT_MAX = 30.0  # seconds, at most, one such wait
 
 
 def _keep_sources() -> tuple:
@@ -83,7 +84,8 @@ def add_task(client: Any, job_id: str, task: Any, tries: int = BUSY_TRIES) -> No
             if status not in (429, 503) or attempt == tries - 1:
                 raise
             after = (exc.response.headers or {}).get("Retry-After", "")
-            time.sleep(float(after) if after.isdigit() else 2.0**attempt)
+            wait = float(after) if after.isdigit() else 2.0**attempt
+            time.sleep(min(wait, BUSY_WAIT_MAX))  # the scheduler waits meanwhile
 
 
 def task_failure(task_id: str, info: Any, stderr: str) -> str:
