@@ -23,6 +23,26 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests run on two pytest-xdist workers (pyproject's addopts, --dist
+    loadgroup). Every test that needs the one local cluster goes to one worker, and
+    the conformance runs on this machine (one session fixture runs them all) to one
+    worker; the cluster's come first, as they take longest, and the other tests fill
+    in beside them."""
+
+    def group(item: pytest.Item) -> str | None:
+        names = getattr(item, "fixturenames", ())
+        if "cluster" in names:
+            return "cluster"
+        return "this-machine" if "local_ways" in names else None
+
+    for item in items:
+        name = group(item)
+        if name:
+            item.add_marker(pytest.mark.xdist_group(name))
+    items.sort(key=lambda item: group(item) != "cluster")
+
+
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Each test starts with no cloud credentials, no BYOK8S_* and no kubeconfig,

@@ -95,23 +95,34 @@ def _session_bucket(server: Any) -> dict:
     return {"client": client, "bucket": name, "endpoint": endpoint}
 
 
+def where(way: str, s3: dict) -> Callable[[str], tuple[Any, list[str]]]:
+    bucketed = way in ("plain-bucket", "bucket")
+    return lambda name: (s3_bucket(s3, name) if bucketed else None, [])
+
+
 @pytest.fixture(scope="session")
-def local_ways(work: Path, session_s3: dict) -> dict[str, dict[str, runner.Outcome]]:
-    """local and bucket for the whole subset, and plain Snakemake's (plain,
-    plain-bucket) as recorded, run here only where there is no record."""
-
-    def where(way: str) -> Callable[[str], tuple[Any, list[str]]]:
-        bucketed = way in ("plain-bucket", "bucket")
-        return lambda name: (s3_bucket(session_s3, name) if bucketed else None, [])
-
-    found = {way: run_all(SUBSET, way, where(way), work) for way in ("local", "bucket")}
+def plain_ways(work: Path, request: pytest.FixtureRequest) -> dict[str, dict[str, runner.Outcome]]:
+    """Plain Snakemake's outcomes (plain, plain-bucket) as recorded, run here only
+    where there is no record (then with the S3 server)."""
+    found = {}
     for way in PLAIN:
         known = {name: runner.Outcome(name, way, RECORDED[(name, way)]["status"],
                                       RECORDED[(name, way)]["reason"])
                  for name in SUBSET if (name, way) in RECORDED}  # fmt: skip
         missing = [name for name in SUBSET if name not in known]
-        found[way] = {**known, **(run_all(missing, way, where(way), work) if missing else {})}
+        if missing:
+            known |= run_all(missing, way, where(way, request.getfixturevalue("session_s3")), work)
+        found[way] = known
     return found
+
+
+@pytest.fixture(scope="session")
+def local_ways(
+    work: Path, session_s3: dict, plain_ways: dict
+) -> dict[str, dict[str, runner.Outcome]]:
+    """local and bucket for the whole subset, with plain Snakemake's beside them."""
+    ways = {way: run_all(SUBSET, way, where(way, session_s3), work) for way in ("local", "bucket")}
+    return ways | plain_ways
 
 
 @pytest.fixture(scope="session")
@@ -177,25 +188,25 @@ def test_this_machine_with_a_bucket(name: str, local_ways: dict) -> None:
     on_storage(local_ways["bucket"][name], local_ways)
 
 
-def on_storage(outcome: runner.Outcome, local_ways: dict) -> None:
+def on_storage(outcome: runner.Outcome, plain: dict) -> None:
     """Held to plain Snakemake on this machine, without storage: a test may fail
     with a bucket only if it needs a shared filesystem (shared_fs.tsv), and then
     only if plain Snakemake with the same bucket fails it too."""
     why = SHARED_FS.get(outcome.case)
     if why and outcome.status == "failed":
-        base = local_ways["plain-bucket"][outcome.case]
+        base = plain["plain-bucket"][outcome.case]
         assert base.status != "passed", f"passes with plain Snakemake on the bucket: {why}"
         pytest.xfail(f"needs a shared filesystem: {why}")
-    check(outcome, local_ways["plain"][outcome.case])
+    check(outcome, plain["plain"][outcome.case])
 
 
 @pytest.mark.cluster
 @pytest.mark.parametrize("name", SUBSET)
-def test_cluster(name: str, cluster_ways: dict, local_ways: dict) -> None:
-    on_storage(cluster_ways["cluster"][name], local_ways)
+def test_cluster(name: str, cluster_ways: dict, plain_ways: dict) -> None:
+    on_storage(cluster_ways["cluster"][name], plain_ways)
 
 
 @pytest.mark.cluster
 @pytest.mark.parametrize("name", AZURE)
-def test_azure(name: str, cluster_ways: dict, local_ways: dict) -> None:
-    on_storage(cluster_ways["azure"][name], local_ways)
+def test_azure(name: str, cluster_ways: dict, plain_ways: dict) -> None:
+    on_storage(cluster_ways["azure"][name], plain_ways)
