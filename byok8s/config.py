@@ -36,8 +36,9 @@ WORKFLOW_KEYS: dict[str, tuple[type | tuple[type, ...], str, str]] = {
     "workflow_target": (str, "string", "one target (the 2019 byok8s spelling)"),
     "description": (str, "string", "shown by `byok8s workflows`"),
     "affinity": (dict, "mapping", "a Kubernetes Affinity for every job pod"),
-    "rules": (dict, "mapping of rule name to pod options", "per-rule scheduling (see "
-              "[Volumes, resources and placement](#volumes-resources-and-placement))"),
+    "rules": (dict, "mapping of rule name to pod options", "per-rule scheduling and image "
+              "(see [Volumes, resources and placement](#volumes-resources-and-placement)); "
+              "each name must be a rule of the workflow"),
 }  # fmt: skip
 
 

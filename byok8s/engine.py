@@ -220,6 +220,7 @@ def run(
             result.rules = compat.rule_names(workflow_api)
             if guard is not None:
                 guard(result.rules)
+            executor.check_workflow(cfg, compat.rule_images(workflow_api))
             dag_api.execute_workflow(
                 executor=executor.plugin,
                 pseudo_executor="dryrun" if cfg.dry_run else None,

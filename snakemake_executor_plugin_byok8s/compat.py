@@ -149,6 +149,10 @@ NAMES = (
     "snakemake.path_modifier:PATH_MODIFIER_FLAG",
     "snakemake.workflow:Workflow.storage_registry",  # jobcommand.storage_home
     "snakemake.workflow:Workflow.write_source_archive",  # sources.archive
+    "snakemake.jobs:Job.container_img_url",  # container_images()
+    "snakemake.rules:Rule.container_img",  # rule_images()
+    "snakemake.script:PythonScript.execute_script",  # _scripts_with_the_images_python()
+    "snakemake.script:ScriptBase._execute_cmd",
 )
 
 
@@ -164,6 +168,22 @@ def dag(workflow_api: Any) -> Any:
 def rule_names(workflow_api: Any) -> list[str]:
     """The names of a loaded workflow's rules, which no public API lists."""
     return sorted(rule.name for rule in workflow_api._workflow.rules)
+
+
+def rule_images(workflow_api: Any) -> dict[str, str | None]:
+    """Each rule's `container:` (its own or the Snakefile's global one) as written;
+    None for none, or for a function of the wildcards."""
+    return {
+        rule.name: rule.container_img if isinstance(rule.container_img, str) else None
+        for rule in workflow_api._workflow.rules
+    }
+
+
+def container_images(job: Any) -> set[str]:
+    """The images a job's rules name with `container:` (a group job: each member's),
+    as Snakemake has them (docker:// and all)."""
+    members = job.jobs if job.is_group() else [job]
+    return {m.container_img_url for m in members if m.container_img_url}
 
 
 def upload_sources(workflow: Any) -> None:
@@ -229,15 +249,18 @@ def apply() -> None:
     _replace(s3.StorageObject, "is_dir", lambda _: is_dir)
 
 
-def apply_in_job(home: str | None = None) -> None:
+def apply_in_job(home: str | None = None, own_image: bool = False) -> None:
     """A remote job's fixes (idempotent), before Snakemake runs the job; `home`:
     where the job's local copies of the default storage's files would live
-    (jobcommand.storage_home), now a link to the job's directory."""
+    (jobcommand.storage_home), now a link to the job's directory; `own_image`: the
+    job runs in its rule's own image (with the job runtime)."""
     import snakemake.api  # noqa: F401  (Snakemake's modules import in its own order)
     from snakemake.io import _IOFile, is_flagged
 
     if home:
         _plain_local_paths(home)
+    if own_image:
+        _scripts_with_the_images_python()
     _fetch_checkpoint_outputs()
     _expand_stored_patterns()
     _constraints_in_storage_paths()
@@ -255,6 +278,20 @@ def apply_in_job(home: str | None = None) -> None:
         return store_in_storage
 
     _replace(_IOFile, "store_in_storage", make)
+
+
+def _scripts_with_the_images_python() -> None:
+    """A `script:` runs with the image's own `python`, as Snakemake runs it in a
+    container, not with the job runtime's interpreter (sys.executable)."""
+    from snakemake.script import PythonScript
+
+    def make(original: Any) -> Any:
+        def execute_script(self: Any, fname: str, edit: bool = False) -> None:
+            self._execute_cmd("python {fname:q}", fname=fname, is_python_script=True)
+
+        return execute_script
+
+    _replace(PythonScript, "execute_script", make)
 
 
 def _expand_stored_patterns() -> None:

@@ -51,6 +51,7 @@ from snakemake_executor_plugin_byok8s import (
     leftovers,
     options,
     podspec,
+    runtime,
     settings,
     sources,
     status,
@@ -112,6 +113,7 @@ class Executor(stock.Executor):
         self._jobs_at = float("-inf")
         self._submitted: dict[str, float] = {}  # Job name -> when it was created
         self._stuck: set[str] = set()  # Jobs whose waiting reason was reported
+        self._said_image: set[str] = set()  # rules whose two images were told apart
         self._too_big: set[str] = set()  # Jobs no node can hold today (an autoscaler may)
         self._infra_tries: dict[int, int] = {}  # jobid -> re-submissions so far
         # Job names due to be created again (None) or whose creation failed (why).
@@ -233,6 +235,7 @@ class Executor(stock.Executor):
             own = options.from_resources(dict(job.resources), job.name)
             rule_plan = self._rule_plans.get(job.name, options.Scheduling())
             plan = own.over(rule_plan.over(self._pod_settings.scheduling))
+            image = self._image(job, plan.image)
             body = podspec.job_body(
                 name=name,
                 run=self.run_namespace,
@@ -241,10 +244,12 @@ class Executor(stock.Executor):
                 command=jobcommand.through_jobrun(
                     jobcommand.without_workdir(self.format_job_exec(job), self.workflow),
                     self._storage_home,
+                    python=runtime.COMMAND if image != self._pod_settings.image else None,
                 ),
                 resources=dict(job.resources),
                 settings=self._pod_settings,
                 scheduling=plan,
+                image=image,
             )
             cores = int(job.resources.get("_cores", 1))
             if self._capacity.check(status.job_label(job), cores, body):
@@ -261,6 +266,27 @@ class Executor(stock.Executor):
             raise WorkflowError(
                 f"could not create the Kubernetes Job for {status.job_label(job)}: {detail}"
             ) from exc
+
+    def _image(self, job: JobExecutorInterface, given: str | None) -> str:
+        """The image of a job's pod: its rule's `image` in the workflow config (or
+        k8s_image resource), else its `container:` directive, else the job image. A
+        group job's rules must agree, as its pod has one image."""
+        declared = {options.image(i, status.job_label(job)) for i in compat.container_images(job)}
+        if given and declared and declared != {given} and job.name not in self._said_image:
+            self._said_image.add(job.name)
+            self.logger.debug(
+                f"{status.job_label(job)}: image {given} from the workflow config, not "
+                f"{', '.join(sorted(declared))} from its container: directive"
+            )
+        if given:
+            return given
+        if len(declared) > 1:
+            raise ValueError(
+                f"{status.job_label(job)}: its rules name different images "
+                f"({', '.join(sorted(declared))}), but a group job runs in one pod: give its "
+                "rules the same container:, or set one in the workflow config's rules"
+            )
+        return declared.pop() if declared else self._pod_settings.image
 
     def print_job_error(self, job_info: SubmittedJobInfo, msg: Any = None, **kwargs: Any) -> None:
         """The job's error as byok8s words it: the stock remote executor adds "see

@@ -10,6 +10,7 @@ storage, which is why it goes unnoticed. byok8s jobs run where their sources are
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -55,11 +56,14 @@ def storage_home(workflow: Any, local_prefix: str | None = None) -> str | None:
     return str(Path(local_prefix) / Path(provider.local_prefix).name / suffix[: -len(probe) - 1])
 
 
-def through_jobrun(command: str, home: str | None = None) -> str:
+def through_jobrun(command: str, home: str | None = None, python: str | None = None) -> str:
     """Snakemake's job command, run through byok8s's jobrun (Snakemake with the
     fixes of compat, and the default storage's local copies in the job's own
-    directory when `home` is given)."""
+    directory when `home` is given); `python` replaces each `python` that starts
+    Snakemake (in a rule's own image: the job runtime's)."""
     option = f"{HOME_OPTION}{shlex.quote(home)} " if home else ""
+    if python:
+        command = re.sub(r"(^|[\s;&|(])python(?= -m snakemake )", rf"\g<1>{python}", command)
     # The last one: with sources staged through storage, an earlier
     # `python -m snakemake --deploy-sources` unpacks them.
     before, found, after = command.rpartition(SNAKEMAKE)

@@ -7,7 +7,9 @@ keeps the job's local copies of the default storage's files, becomes a link to
 the job's directory, and those copies are named by their plain paths
 (compat._plain_local_paths): the job's files are where plain Snakemake has
 them, under the names plain Snakemake gives them.
-The process ends when Snakemake returns, whatever threads the Snakefile left.
+In a rule's own image (the job runtime, runtime.py), a `script:` runs with the
+image's `python`. The process ends when Snakemake returns, whatever threads the
+Snakefile left.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from snakemake_executor_plugin_byok8s import compat
+from snakemake_executor_plugin_byok8s import compat, runtime
 from snakemake_executor_plugin_byok8s.jobcommand import HOME_OPTION
 
 
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         home = args.pop(0)[len(HOME_OPTION) :]
         link_home(Path(home))
         args = plain_names(args, home)
-    compat.apply_in_job(home)
+    compat.apply_in_job(home, own_image=sys.prefix == runtime.MOUNT)
     register_own_storage()
     from snakemake.cli import main as snakemake
 

@@ -146,7 +146,11 @@ SCHEDULING_KEYS = (
     "label",  # {KEY: VALUE} | "KEY=VALUE,..."
     "annotation",  # {KEY: VALUE} | "KEY=VALUE,..."
     "active_deadline",  # seconds
+    "image",  # the rule's own image (wins over its container: directive)
 )
+# Image references a rule may give: Snakemake's docker:// prefix is dropped; other
+# schemes name Singularity/Apptainer images, which Kubernetes cannot run.
+DOCKER_PREFIX = "docker://"
 RESOURCE_PREFIX = "k8s_"  # rule resources: k8s_node_selector="disk=ssd", ...
 
 
@@ -164,6 +168,7 @@ class Scheduling:
     labels: tuple[tuple[str, str], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()
     active_deadline: int | None = None
+    image: str | None = None
 
     def over(self, base: Scheduling) -> Scheduling:
         """These settings on top of `base`: mappings merged (these win), lists joined,
@@ -181,6 +186,7 @@ class Scheduling:
             labels=tuple({**dict(base.labels), **dict(self.labels)}.items()),
             annotations=tuple({**dict(base.annotations), **dict(self.annotations)}.items()),
             active_deadline=self.active_deadline or base.active_deadline,
+            image=self.image or base.image,
         )
 
 
@@ -240,6 +246,9 @@ def scheduling(given: dict, where: str) -> Scheduling:
     affinity = given.get("affinity")
     if affinity is not None and not isinstance(affinity, dict):
         raise ValueError(f"{where}: affinity must be a Kubernetes Affinity mapping")
+    given_image = given.get("image")
+    if given_image is not None:
+        given_image = image(given_image, where)
     secrets = tuple(items("image_pull_secret"))
     for secret in secrets:
         if not SUBDOMAIN_RE.match(secret):
@@ -255,7 +264,26 @@ def scheduling(given: dict, where: str) -> Scheduling:
         labels=pairs("label", "label"),
         annotations=pairs("annotation", "annotation"),
         active_deadline=deadline,
+        image=given_image,
     )
+
+
+def image(value: object, where: str) -> str:
+    """An image a rule names (`container:` or the workflow config's `image`), as
+    Kubernetes takes it: `docker://` dropped."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{where}: image {value!r} is empty; give an image such as "
+                         "quay.io/biocontainers/bwa:0.7.17--h5bf99c6_8")  # fmt: skip
+    text = value[len(DOCKER_PREFIX) :] if value.startswith(DOCKER_PREFIX) else value
+    scheme = re.match(r"^([a-z]+)://", text)
+    if scheme:
+        raise ValueError(f"{where}: image {value!r}: a {scheme.group(1)}:// image is for "
+                         "Apptainer; Kubernetes runs OCI images: give docker://NAME "
+                         "or NAME")  # fmt: skip
+    if any(c.isspace() for c in text) or not text or len(text) > 512:
+        raise ValueError(f"{where}: image {value!r} is not an image reference (no spaces); "
+                         "e.g. quay.io/biocontainers/samtools:1.16.1--h6899075_1")  # fmt: skip
+    return text
 
 
 def from_resources(resources: dict, rule: str) -> Scheduling:

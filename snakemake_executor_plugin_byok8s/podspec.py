@@ -10,16 +10,19 @@ Secret instead of a second Snakemake start in every pod to fetch them.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client as k8s
 
+from snakemake_executor_plugin_byok8s import runtime
 from snakemake_executor_plugin_byok8s.options import Claim, Scheduling, Scratch, Toleration
 from snakemake_executor_plugin_byok8s.settings import BY_NAME
 
 CONTAINER = "snakemake"
+RUNTIME = "byok8s-runtime"  # the init container (and volume) that brings the job runtime
 RUN_LABEL = "byok8s.io/run"
 RULE_LABEL = "byok8s.io/rule"
 JOBID_LABEL = "byok8s.io/jobid"
@@ -36,6 +39,15 @@ UNPACK = (
     't.extractall(**({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))\' '
     f"{SOURCES_DIR}/{SOURCES_KEY}"
 )
+# In a rule's own image: the runtime's Python, checked first so that an image it
+# cannot run in fails at once, with one line, instead of in the middle of a job.
+RUNTIME_FAILED = 121  # the exit code of that check (status.py names it)
+
+
+def runtime_check(image: str) -> str:
+    said = shlex.quote(f"byok8s: the job runtime does not run in image {image}")
+    return f"{runtime.COMMAND} -c '' || {{ echo {said} >&2; exit {RUNTIME_FAILED}; }}"
+
 
 # A user without a passwd entry (run_as_user) has no name, which Snakemake asks
 # for (getpass), and gets HOME=/, which it cannot write to.
@@ -72,12 +84,19 @@ def job_body(
     resources: Mapping[str, Any],
     settings: PodSettings,
     scheduling: Scheduling | None = None,
+    image: str | None = None,
 ) -> k8s.V1Job:
     """The Job for one Snakemake job; `scheduling` is the job's own (its rule's on top
-    of the run's), the run's when None."""
+    of the run's), the run's when None; `image` its rule's own image, when it is not
+    the job image: then an init container of the job image brings the job runtime
+    (runtime.py), and `command` must start it from there (jobcommand.through_jobrun)."""
     import json
 
     plan = scheduling if scheduling is not None else settings.scheduling
+    own = bool(image) and image != settings.image
+    image = image if own and image else settings.image
+    unpack = UNPACK.replace("python", runtime.COMMAND, 1) if own else UNPACK
+    script = f"{unpack} && {command}" if settings.sources_in_secret else command
     labels = {
         **dict(plan.labels),
         "app": "snakemake",
@@ -87,9 +106,9 @@ def job_body(
     }  # byok8s's own labels win over the user's
     container = k8s.V1Container(
         name=CONTAINER,
-        image=settings.image,
+        image=image,
         command=["/bin/sh"],
-        args=["-c", f"{UNPACK} && {command}" if settings.sources_in_secret else command],
+        args=["-c", f"{runtime_check(image)} && {script}" if own else script],
         working_dir="/workdir",
         env=[
             k8s.V1EnvVar(
@@ -104,6 +123,7 @@ def job_body(
         volume_mounts=[k8s.V1VolumeMount(name="workdir", mount_path="/workdir")],
     )
     volumes = [k8s.V1Volume(name="workdir", empty_dir=k8s.V1EmptyDirVolumeSource())]
+    init = _runtime(container, volumes, settings.image) if own else []
     if settings.sources_in_secret:
         container.volume_mounts.append(
             k8s.V1VolumeMount(name="byok8s-sources", mount_path=SOURCES_DIR, read_only=True)
@@ -121,6 +141,8 @@ def job_body(
     pod_security = None
     if settings.privileged:
         container.security_context = k8s.V1SecurityContext(privileged=True)
+        for each in init:
+            each.security_context = container.security_context
     elif settings.run_as_user:
         uid = settings.run_as_user
         pod_security = k8s.V1PodSecurityContext(
@@ -130,6 +152,8 @@ def job_body(
             allow_privilege_escalation=False,
             capabilities=k8s.V1Capabilities(drop=["ALL"]),
         )
+        for each in init:
+            each.security_context = container.security_context
         # A user without a passwd entry gets HOME=/, which it cannot write to.
         container.args[1] = f"{USER_ENV}; {container.args[1]}"
     pod = k8s.V1PodSpec(
@@ -137,6 +161,7 @@ def job_body(
         # only delays cancellation and node drains.
         termination_grace_period_seconds=TERMINATION_GRACE,
         security_context=pod_security,
+        init_containers=init or None,
         containers=[container],
         volumes=volumes,
         restart_policy="Never",
@@ -149,6 +174,8 @@ def job_body(
         or None,
     )
     container.image_pull_policy = plan.image_pull_policy
+    for each in init:
+        each.image_pull_policy = plan.image_pull_policy
     template = k8s.V1ObjectMeta(labels=labels, annotations=dict(plan.annotations) or None)
     return k8s.V1Job(
         metadata=k8s.V1ObjectMeta(name=name, labels=labels),
@@ -158,6 +185,28 @@ def job_body(
             template=k8s.V1PodTemplateSpec(metadata=template, spec=pod),
         ),
     )
+
+
+def _runtime(container: k8s.V1Container, volumes: list, job_image: str) -> list:
+    """The init container that copies the job runtime from the job image into an
+    emptyDir the job's container mounts read-only at runtime.MOUNT."""
+    volumes.append(k8s.V1Volume(name=RUNTIME, empty_dir=k8s.V1EmptyDirVolumeSource()))
+    container.volume_mounts.append(
+        k8s.V1VolumeMount(name=RUNTIME, mount_path=runtime.MOUNT, read_only=True)
+    )
+    copy = k8s.V1Container(
+        name=RUNTIME,
+        image=job_image,
+        # Timestamps kept: the .pyc files stay valid (the mount point's own are not ours).
+        command=[
+            "/bin/sh",
+            "-c",
+            f"cd {runtime.BUILT} && cp -dR --preserve=mode,timestamps -- * {runtime.MOUNT}/",
+        ],  # fmt: skip
+        resources=container.resources,
+        volume_mounts=[k8s.V1VolumeMount(name=RUNTIME, mount_path=runtime.MOUNT)],
+    )
+    return [copy]
 
 
 def _add_volumes(container: k8s.V1Container, volumes: list, settings: PodSettings) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from snakemake_executor_plugin_byok8s.podspec import CONTAINER
+from snakemake_executor_plugin_byok8s.podspec import CONTAINER, RUNTIME, RUNTIME_FAILED
 
 LOG_TAIL_LINES = 20
 DEADLINE = "DeadlineExceeded: Job was active longer than specified deadline"  # as Kubernetes says
@@ -51,6 +51,9 @@ def outcome(job: Any, pod: Any | None, now: datetime | None = None) -> Outcome:
         return Outcome("failed", f"Kubernetes Job failed ({DEADLINE})", name)
     container = container_status(pod)
     terminated = container.state.terminated if container and container.state else None
+    copied = _runtime_copy(pod)
+    if terminated is None and copied is not None:
+        return copied
     if terminated is not None:
         ended = terminated.finished_at
         if terminated.exit_code == 0 and ended is not None and _past_deadline(job, ended):
@@ -178,7 +181,43 @@ def container_status(pod: Any | None) -> Any | None:
     return None
 
 
+def _runtime_copy(pod: Any | None) -> Outcome | None:
+    """A failed or stuck init container that brings the job runtime (podspec.py)."""
+    if pod is None or pod.status is None:
+        return None
+    found = [s for s in pod.status.init_container_statuses or () if s.name == RUNTIME]
+    state = found[0].state if found else None
+    if state is None:
+        return None
+    image = found[0].image
+    name = pod.metadata.name
+    if state.terminated is not None and state.terminated.exit_code != 0:
+        said = state.terminated.message or state.terminated.reason or "no message"
+        text = (f"its init container could not copy the job runtime from image {image} "
+                f"(exit code {state.terminated.exit_code}: {said})")  # fmt: skip
+        return Outcome("failed", text, name)
+    waiting = state.waiting
+    if waiting is not None and waiting.reason in HOPELESS_WAITING:
+        detail = f": {waiting.message}" if waiting.message else ""
+        return Outcome("failed", f"container cannot start ({waiting.reason}{detail})", name)
+    if waiting is not None and waiting.reason in PULL_FAILURES:
+        detail = f": {waiting.message}" if waiting.message else ""
+        text = f"image {image} cannot be pulled ({waiting.reason}{detail})"
+        return Outcome("running", pod=name, waiting=text, stuck=True)
+    return None
+
+
 def _exit_reason(terminated: Any, pod: Any) -> str:
+    image = _image(pod)
+    message = terminated.message or ""
+    if "/bin/sh" in message and "no such file" in message.lower():
+        return (f"image {image} has no /bin/sh, which a job's image needs (a distroless "
+                "image has none): add a shell to the image, or use another one")  # fmt: skip
+    if terminated.reason == "StartError":
+        return f"its container could not start in image {image} (StartError: {message})"
+    if terminated.exit_code == RUNTIME_FAILED and _spec_init(pod):
+        return (f"byok8s's job runtime does not run in image {image} (exit code "
+                f"{RUNTIME_FAILED}; its error is in the pod log)")  # fmt: skip
     if terminated.reason == "OOMKilled":
         limit = _memory_limit(pod)
         return "killed for running out of memory (OOMKilled" + (
@@ -221,6 +260,11 @@ def _spec_container(pod: Any) -> Any | None:
         if container.name == CONTAINER:
             return container
     return None
+
+
+def _spec_init(pod: Any) -> bool:
+    """Whether the pod brings the job runtime (its rule's own image)."""
+    return pod.spec is not None and any(c.name == RUNTIME for c in pod.spec.init_containers or ())
 
 
 def _pod_condition(pod: Any, kind: str) -> Any | None:

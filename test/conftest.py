@@ -23,6 +23,7 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests run on two pytest-xdist workers (pyproject's addopts, --dist
     loadgroup). Every test that needs the one local cluster goes to one worker, and

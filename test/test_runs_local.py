@@ -57,6 +57,27 @@ def test_fanout(workdir: Path) -> None:
     assert len(summary.splitlines()) == 5
 
 
+def test_varcall_with_the_tools_installed_here_calls_the_planted_snps(workdir: Path) -> None:
+    """The container: directives are not used on this machine (as with plain
+    Snakemake without --software-deployment-method apptainer): the tools are the
+    machine's (test/setup.sh installs bwa, samtools and bcftools)."""
+    import shutil
+
+    import pytest
+    from conftest import IN_CI
+
+    missing = [t for t in ("bwa", "samtools", "bcftools") if shutil.which(t) is None]
+    if missing and not IN_CI:
+        pytest.skip(f"{', '.join(missing)} not installed (test/setup.sh installs them)")
+    result = run_cli("workflow-varcall", "params-varcall", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "jobs: 11 run, 0 failed, 0 skipped (of 11)" in result.stdout
+    vcf = (workdir / "calls/variants.vcf").read_text().splitlines()
+    calls = [line.split("\t")[:5] for line in vcf if not line.startswith("#")]
+    truth = [line.split("\t") for line in (workdir / "truth/snps.tsv").read_text().splitlines()]
+    assert len(truth) == 13 and [[c, p, r, a] for c, p, _, r, a in calls] == truth[1:]
+
+
 def test_dry_run_runs_nothing(workdir: Path) -> None:
     result = run_cli("workflow-fanout", "params-fanout", "--dry-run", cwd=workdir)
     assert result.returncode == 0, result.stderr

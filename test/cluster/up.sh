@@ -138,5 +138,14 @@ if ! images | grep -x "docker.io/library/$JOB_TAG" >/dev/null; then
   ctr --address "$STATE/containerd.sock" -n k8s.io images import "$(cat job-image.path)" >&2
 fi
 echo "$JOB_TAG" >job-image
+# Tool images (Debian packages, no Python) for rules with their own container:.
+grep -v '^#' "$HERE/tool-images.txt" | while read -r tag packages; do
+  [ -n "$tag" ] || continue
+  if ! images | grep -x "docker.io/$tag" >/dev/null; then
+    # shellcheck disable=SC2086
+    ctr --address "$STATE/containerd.sock" -n k8s.io images import \
+      "$(bash "$HERE/tool-image.sh" "$tag" $packages)" >&2
+  fi
+done
 echo "$GATEWAY" >gateway
 echo "$STATE/kubeconfig"

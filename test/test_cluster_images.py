@@ -1,0 +1,195 @@
+"""A rule's own image on the local Kubernetes: tool images built from Debian
+packages with no Python (test/cluster/tool-images.txt) get the job runtime from an
+init container; the bundled varcall workflow calls exactly the planted SNPs
+through S3 and through Azure; the user's command sees the image's environment;
+images that cannot work fail at once, in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import write_json
+from test_cluster_e2e import left_behind, own_workflow, run_on_s3, run_recorded, s3_text
+
+pytestmark = pytest.mark.cluster
+
+BWA = "byok8s-tool/bwa:0.7.17"
+SAMTOOLS = "byok8s-tool/samtools-bcftools:1.16"
+NOSHELL = "byok8s-tool/noshell:1"
+IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # pack-image.sh's
+TOOL_RULES = {"bwa_index": BWA, "bwa_map": BWA, "samtools_sort": SAMTOOLS,
+              "samtools_index": SAMTOOLS, "samtools_faidx": SAMTOOLS,
+              "bcftools_call": SAMTOOLS}  # fmt: skip
+
+
+def varcall_params(workdir: Path, images: dict[str, str]) -> str:
+    from byok8s import bundled
+
+    params = bundled.find_file("params-varcall")
+    assert params is not None
+    import json
+
+    given = json.loads(params.read_text())
+    write_json(workdir / "params.json", {**given, "images": images})
+    return "params.json"
+
+
+def positions(vcf: str) -> list[tuple[str, int, str, str]]:
+    rows = [line.split("\t") for line in vcf.splitlines() if line and not line.startswith("#")]
+    return [(r[0], int(r[1]), r[3], r[4]) for r in rows]
+
+
+def planted(truth: str) -> list[tuple[str, int, str, str]]:
+    rows = [line.split("\t") for line in truth.splitlines()[1:] if line]
+    return [(r[0], int(r[1]), r[2], r[3]) for r in rows]
+
+
+def assert_tool_pods(pods: dict[str, Any], job_image: str) -> None:
+    """Each tool rule's pod ran in its tool image with the runtime's init container
+    (of the job image); simulate, which names no image, in the job image alone."""
+    from snakemake_executor_plugin_byok8s import podspec
+
+    by_rule: dict[str, set[str]] = {}
+    for pod in pods.values():
+        rule = pod.metadata.labels[podspec.RULE_LABEL]
+        (container,) = pod.spec.containers
+        by_rule.setdefault(rule, set()).add(container.image)
+        terminated = pod.status.container_statuses[0].state.terminated
+        assert terminated is not None and terminated.exit_code == 0, (rule, pod.status)
+        init = pod.spec.init_containers or []
+        if rule == "simulate":
+            assert container.image == job_image and not init
+        else:
+            assert [(c.name, c.image) for c in init] == [(podspec.RUNTIME, job_image)]
+            mounts = {m.mount_path: m.read_only for m in container.volume_mounts}
+            assert mounts["/byok8s/rt"] is True
+    assert by_rule == {"simulate": {job_image}, **{r: {i} for r, i in TOOL_RULES.items()}}
+
+
+def test_varcall_in_tool_images_calls_the_planted_snps_on_s3(
+    on_cluster: dict, cluster_s3: dict, workdir: Path
+) -> None:
+    """The Snakefile's container: (docker:// and plain names) picks each pod's image."""
+    params = varcall_params(workdir, {"bwa": f"docker://{BWA}", "samtools": SAMTOOLS,
+                                      "bcftools": f"docker://{SAMTOOLS}"})  # fmt: skip
+    result, seen = run_on_s3(on_cluster, cluster_s3, "workflow-varcall", params, "vc",
+                             "--jobs", "4", cwd=workdir)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = positions(s3_text(cluster_s3, "vc/calls/variants.vcf"))
+    truth = planted(s3_text(cluster_s3, "vc/truth/snps.tsv"))
+    assert len(truth) == 12 and calls == truth
+    assert_tool_pods(seen.pods, on_cluster["cluster"].image)
+    assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
+
+
+def test_varcall_on_azure_with_the_images_of_the_workflow_config(
+    on_cluster: dict, cluster_azure: dict, workdir: Path
+) -> None:
+    """The workflow config's rules.RULE.image wins over the Snakefile's container:
+    (here images no registry has)."""
+    params = varcall_params(workdir, {t: f"docker://registry.invalid/{t}:0"
+                                      for t in ("bwa", "samtools", "bcftools")})  # fmt: skip
+    rules = {r: {"image": i} for r, i in TOOL_RULES.items()}
+    write_json(workdir / "wf.json", {"workflow": "varcall", "targets": ["all"], "rules": rules})
+    env = {"AZ_BLOB_ACCOUNT_URL": cluster_azure["url"],
+           "AZ_BLOB_CREDENTIAL": cluster_azure["key"]}  # fmt: skip
+    url = f"az://{cluster_azure['container']}/vc"
+    result, seen = run_recorded(on_cluster, "wf.json", params, "--bucket", url, "--jobs", "4",
+                                "--verbose", cwd=workdir, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    blobs = cluster_azure["client"]
+    calls = positions(blobs.download_blob("vc/calls/variants.vcf").readall().decode())
+    truth = planted(blobs.download_blob("vc/truth/snps.tsv").readall().decode())
+    assert len(truth) == 12 and calls == truth
+    assert_tool_pods(seen.pods, on_cluster["cluster"].image)
+    said = result.stdout + result.stderr
+    assert f"image {BWA} from the workflow config, not registry.invalid/bwa:0" in said
+    assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
+
+
+LEAK_SNAKEFILE = f"""
+rule all:
+    input: "env.txt", "where.txt"
+rule shell_in_image:
+    output: "env.txt"
+    container: "docker://{BWA}"
+    shell:
+        "env > {{output}}; echo PYTHON=$(command -v python python3 || echo none) >> {{output}}; "
+        "bwa 2>&1 | grep -q Usage && echo BWA=yes >> {{output}}"
+rule run_in_image:
+    output: "where.txt"
+    container: "docker://{BWA}"
+    run:
+        import sys
+        with open(output[0], "w") as f:
+            f.write(sys.prefix + "\\n")
+"""
+
+
+def test_the_users_command_sees_the_images_own_environment(
+    on_cluster: dict, cluster_s3: dict, workdir: Path
+) -> None:
+    wf, params = own_workflow(workdir, LEAK_SNAKEFILE)
+    result, seen = run_on_s3(on_cluster, cluster_s3, wf, params, "leak", cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    env = dict(line.split("=", 1) for line in s3_text(cluster_s3, "leak/env.txt").splitlines()
+               if "=" in line)  # fmt: skip
+    assert env["PATH"] == IMAGE_PATH
+    assert env["PYTHON"] == "none" and env["BWA"] == "yes"
+    leaked = {k for k in env if k.startswith(("LD_", "PYTHON")) and k != "PYTHON"}
+    assert not leaked, leaked
+    assert not any("/byok8s/rt" in v for v in env.values()), env
+    # A run: block runs in byok8s's runtime.
+    assert s3_text(cluster_s3, "leak/where.txt").strip() == "/byok8s/rt"
+    assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
+
+
+def test_an_image_without_a_shell_fails_at_once_in_one_line(
+    on_cluster: dict, cluster_s3: dict, workdir: Path
+) -> None:
+    wf, params = own_workflow(workdir, f"""
+rule all:
+    output: "x.txt"
+    container: "docker://{NOSHELL}"
+    shell: "echo x > {{output}}"
+""")  # fmt: skip
+    result, _ = run_on_s3(on_cluster, cluster_s3, wf, params, "noshell", cwd=workdir)
+    assert result.returncode == 1, result.stdout + result.stderr
+    said = result.stdout + result.stderr
+    assert f"image {NOSHELL} has no /bin/sh" in said and "rule all" in said, said
+    assert "exec format error" not in said and "Traceback" not in said
+    assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
+
+
+@pytest.mark.parametrize(
+    "container, rules, fragment",
+    [
+        (f'"{BWA}"', {"all": {"image": ""}}, "image '' is empty"),
+        ('"byok8s-tool/bwa: 0.7.17"', {}, "rule all's container: image 'byok8s-tool/bwa: "),
+        ('"shub://vsoch/hello-world"', {}, "a shub:// image is for Apptainer"),
+        (f'"{BWA}"', {"bwa_mem": {"image": BWA}}, "'bwa_mem' is not a rule of this workflow"),
+        (f'"{BWA}"', {"all": {"image": " "}}, "image ' ' is empty"),
+    ],
+    ids=["empty", "spaces", "apptainer", "no such rule", "blank in config"],
+)
+def test_bad_rule_images_are_one_line_before_anything_runs(
+    on_cluster: dict, cluster_s3: dict, workdir: Path, container: str, rules: dict, fragment: str
+) -> None:
+    (workdir / "Snakefile").write_text(
+        f'rule all:\n    output: "x.txt"\n    container: {container}\n'
+        '    shell: "echo x > {output}"\n'
+    )
+    write_json(workdir / "wf.json", {"snakefile": "Snakefile", "targets": ["all"], "rules": rules})
+    write_json(workdir / "params.json", {})
+    result, seen = run_on_s3(on_cluster, cluster_s3, "wf.json", "params.json", "bad", cwd=workdir)
+    assert result.returncode == 3, result.stdout + result.stderr
+    lines = [
+        line
+        for line in result.stderr.splitlines()
+        if line.strip() and "TLS verification is off" not in line
+    ]  # the local cluster's own warning
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert not seen.pods and "Traceback" not in result.stderr
+    assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}

@@ -1,0 +1,189 @@
+"""A rule's own image, without a cluster: the exact pod spec (an init container of
+the job image brings the job runtime), the command that starts the runtime's
+Python, image references as rules give them, and what a failed or stuck pod says.
+The runtime itself runs in test_cluster_images.py."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from kubernetes import client as k8s
+
+from snakemake_executor_plugin_byok8s import jobcommand, options, podspec, runtime, status
+
+SETTINGS = podspec.PodSettings(image="reg.io/byok8s-job:1", secret="run-1", run_as_user=1000)
+TOOL = "quay.io/biocontainers/bwa:0.7.17--h5bf99c6_8"
+
+
+def spec(image: str | None, **settings: object) -> dict:
+    cfg = podspec.PodSettings(**{**SETTINGS.__dict__, **settings})  # type: ignore[arg-type]
+    job = podspec.job_body(name="snakejob-1", run="run-1", rule="bwa_map", jobid=3,
+                           command=f"{runtime.COMMAND} -m snakemake --snakefile Snakefile",
+                           resources={"_cores": 1}, settings=cfg, image=image)  # fmt: skip
+    return k8s.ApiClient().sanitize_for_serialization(job)["spec"]["template"]["spec"]
+
+
+def test_a_rules_own_image_gets_the_runtime_from_an_init_container() -> None:
+    pod = spec(TOOL)
+    (main,) = pod["containers"]
+    (init,) = pod["initContainers"]
+    assert main["image"] == TOOL and init["image"] == SETTINGS.image
+    assert init["name"] == podspec.RUNTIME
+    assert init["command"][:2] == ["/bin/sh", "-c"]
+    assert f"cd {runtime.BUILT} && cp -dR --preserve=mode,timestamps" in init["command"][2]
+    assert {"name": podspec.RUNTIME, "emptyDir": {}} in pod["volumes"]
+    assert {"name": podspec.RUNTIME, "mountPath": runtime.MOUNT} in init["volumeMounts"]
+    assert {"name": podspec.RUNTIME, "mountPath": runtime.MOUNT, "readOnly": True} in main[
+        "volumeMounts"
+    ]
+    # Same user, no privileges, same requests (the pod's effective request is unchanged).
+    assert init["securityContext"] == main["securityContext"]
+    assert init["resources"] == main["resources"]
+    script = main["args"][1]
+    # Checked first, sources unpacked and Snakemake run by the runtime's Python; the
+    # image's own `python` is never used, and nothing is put into the environment.
+    check = podspec.runtime_check(TOOL)
+    assert script.index(check) < script.index("tarfile")
+    assert f"{runtime.COMMAND} -c 'import sys, tarfile" in script
+    assert " python " not in f" {script} " and "LD_LIBRARY_PATH" not in script
+    assert "PYTHONPATH" not in script and "PATH=" not in script
+    assert all("valueFrom" in e for e in main.get("env") or [])
+
+
+@pytest.mark.parametrize("image", [None, "", SETTINGS.image])
+def test_the_job_image_itself_needs_no_init_container(image: str | None) -> None:
+    pod = spec(image)
+    assert "initContainers" not in pod
+    assert pod["containers"][0]["image"] == SETTINGS.image
+    assert runtime.MOUNT not in str(pod["volumes"]) + str(pod["containers"][0]["volumeMounts"])
+    assert podspec.runtime_check(SETTINGS.image) not in pod["containers"][0]["args"][1]
+
+
+def test_the_runtime_check_names_the_image_and_exits_with_its_own_code(tmp_path: Path) -> None:
+    check = podspec.runtime_check(TOOL).replace(runtime.COMMAND, str(tmp_path / "missing"))
+    done = subprocess.run(["/bin/sh", "-c", check], capture_output=True, text=True)
+    assert done.returncode == podspec.RUNTIME_FAILED
+    assert f"byok8s: the job runtime does not run in image {TOOL}" in done.stderr
+
+
+def test_snakemakes_command_is_started_by_the_given_python() -> None:
+    command = "python -m snakemake --deploy-sources x && python -m snakemake --snakefile S"
+    made = jobcommand.through_jobrun(command, "/h", runtime.COMMAND)
+    jobrun = "-m snakemake_executor_plugin_byok8s.jobrun --storage-home=/h --snakefile S"
+    assert (
+        made == f"{runtime.COMMAND} -m snakemake --deploy-sources x && {runtime.COMMAND} {jobrun}"
+    )
+    assert jobcommand.through_jobrun(command).startswith("python -m snakemake ")
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ("docker://quay.io/biocontainers/bwa:0.7.17--h5bf99c6_8", TOOL),
+        (TOOL, TOOL),
+        ("ubuntu@sha256:" + "a" * 64, "ubuntu@sha256:" + "a" * 64),
+    ],
+)
+def test_image_references(given: str, expected: str) -> None:
+    assert options.image(given, "rule x") == expected
+
+
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        ("", "rule x: image '' is empty; give an image such as"),
+        ("  ", "rule x: image '  ' is empty"),
+        (3, "rule x: image 3 is empty"),
+        ("bwa latest", "rule x: image 'bwa latest' is not an image reference (no spaces)"),
+        ("docker://", "rule x: image 'docker://' is not an image reference"),
+        ("library://a/b", "rule x: image 'library://a/b': a library:// image is for Apptainer"),
+    ],
+)
+def test_bad_image_references_say_what_and_how(given: object, message: str) -> None:
+    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+        options.image(given, "rule x")
+
+
+def test_a_rules_image_in_the_workflow_config_is_checked_with_its_scheduling() -> None:
+    plan = options.scheduling({"image": "docker://" + TOOL, "node_selector": "a=b"}, "bwa_map")
+    assert plan.image == TOOL
+    assert plan.over(options.Scheduling(image="other")).image == TOOL
+    assert options.Scheduling().over(plan).image == TOOL
+    with pytest.raises(ValueError, match="^bwa_map: image '' is empty"):
+        options.scheduling({"image": ""}, "bwa_map")
+
+
+def _pod(init: object = None, main: object = None, init_spec: bool = True) -> k8s.V1Pod:
+    return k8s.V1Pod(
+        metadata=k8s.V1ObjectMeta(name="p1"),
+        spec=k8s.V1PodSpec(
+            containers=[k8s.V1Container(name=podspec.CONTAINER, image=TOOL)],
+            init_containers=[k8s.V1Container(name=podspec.RUNTIME, image="job:1")]
+            if init_spec
+            else None,
+        ),  # fmt: skip
+        status=k8s.V1PodStatus(
+            phase="Pending",
+            init_container_statuses=[
+                k8s.V1ContainerStatus(
+                    name=podspec.RUNTIME,
+                    image="job:1",
+                    image_id="",
+                    ready=False,
+                    restart_count=0,
+                    state=init,
+                )
+            ]
+            if init
+            else None,  # fmt: skip
+            container_statuses=[
+                k8s.V1ContainerStatus(
+                    name=podspec.CONTAINER,
+                    image=TOOL,
+                    image_id="",
+                    ready=False,
+                    restart_count=0,
+                    state=main,
+                )
+            ]
+            if main
+            else None,  # fmt: skip
+        ),
+    )
+
+
+JOB = k8s.V1Job(metadata=k8s.V1ObjectMeta(name="j"), status=k8s.V1JobStatus())
+
+
+def _ended(code: int, reason: str, message: str = "") -> k8s.V1ContainerState:
+    return k8s.V1ContainerState(terminated=k8s.V1ContainerStateTerminated(
+        exit_code=code, reason=reason, message=message or None))  # fmt: skip
+
+
+def test_an_image_without_a_shell_says_so() -> None:
+    said = ('failed to create containerd task: OCI runtime create failed: exec: "/bin/sh": '
+            "stat /bin/sh: no such file or directory: unknown")  # fmt: skip
+    result = status.outcome(JOB, _pod(main=_ended(128, "StartError", said)))
+    assert result.state == "failed"
+    assert result.reason.startswith(f"image {TOOL} has no /bin/sh, which a job's image needs")
+
+
+def test_a_runtime_that_does_not_run_says_so() -> None:
+    result = status.outcome(JOB, _pod(main=_ended(podspec.RUNTIME_FAILED, "Error")))
+    assert result.reason.startswith(f"byok8s's job runtime does not run in image {TOOL}")
+    plain = status.outcome(JOB, _pod(main=_ended(podspec.RUNTIME_FAILED, "Error"), init_spec=False))
+    assert plain.reason == f"exited with code {podspec.RUNTIME_FAILED}"
+
+
+def test_the_init_container_failing_or_not_pulled_says_so() -> None:
+    failed = status.outcome(JOB, _pod(init=_ended(1, "Error", "cp: disk full")))
+    assert failed.state == "failed" and failed.reason == (
+        "its init container could not copy the job runtime from image job:1 "
+        "(exit code 1: cp: disk full)")  # fmt: skip
+    waiting = k8s.V1ContainerState(waiting=k8s.V1ContainerStateWaiting(
+        reason="ImagePullBackOff", message="not found"))  # fmt: skip
+    stuck = status.outcome(JOB, _pod(init=waiting))
+    assert stuck.state == "running" and stuck.stuck
+    assert stuck.waiting == "image job:1 cannot be pulled (ImagePullBackOff: not found)"
