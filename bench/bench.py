@@ -36,7 +36,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="N = 1 and 10, one repetition")
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each case")
     parser.add_argument("--staging-mb", type=int, default=512, help="size of the staged file")
-    parser.add_argument("--ways", default="byok8s,plain,bare", help="comma-separated subset")
+    parser.add_argument("--ways", default="byok8s,plain,bare",
+                        help="comma-separated subset; 'tool': byok8s with the rule in a tool "
+                        "image (e.g. --ways byok8s,tool --cases 10x10 --no-staging)")  # fmt: skip
     parser.add_argument("--cases", help="comma-separated NxJOBS, e.g. 50x4,50x50")
     parser.add_argument("--no-staging", action="store_true", help="skip the staging case")
     parser.add_argument("--combine", nargs="+", metavar="JSON",
@@ -58,7 +60,8 @@ def main() -> int:
     bench = Bench(cluster, s3, BIN)
     report: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
                               "reps": reps, "machine": f"{os.cpu_count()} cores", "rows": [],
-                              "staging": None, "help_s": help_s}  # fmt: skip
+                              "staging": None, "help_s": help_s,
+                              "commit": _commit()}  # fmt: skip
     try:
         bench.prepare(need_wheelhouse="plain" in ways)
         for n, jobs in cases:
@@ -69,7 +72,7 @@ def main() -> int:
                     times[way].append(seconds)
                     print(f"trivial N={n} --jobs {jobs} {way} rep {rep + 1}: {seconds:.1f} s",
                           file=sys.stderr, flush=True)  # fmt: skip
-            report["rows"].append(_row(f"{n} trivial jobs, --jobs {jobs}", times))
+            report["rows"].append(_row(f"{n} trivial jobs, --jobs {jobs}", times, n))
             _write(report)  # what is measured so far survives a failure later on
         if not args.no_staging:
             report["staging"] = bench.staging(args.staging_mb, reps)
@@ -79,6 +82,17 @@ def main() -> int:
         s3.stop()
         cluster.stop()
     return 0
+
+
+def _commit() -> str:
+    """The commit measured, marked when the tree differs from it."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
+
+    head = git("rev-parse", "--short=12", "HEAD").strip() or "unknown"
+    return head + (" (with uncommitted changes)" if git("status", "--porcelain").strip() else "")
 
 
 def _help_seconds(runs: int = 7) -> float:
@@ -94,9 +108,11 @@ def _help_seconds(runs: int = 7) -> float:
     return statistics.median(times)
 
 
-def _row(name: str, times: dict[str, list[float]]) -> dict[str, Any]:
+def _row(name: str, times: dict[str, list[float]], n: int | None = None) -> dict[str, Any]:
     med = {w: statistics.median(t) for w, t in times.items()}
-    row: dict[str, Any] = {"case": name, "median_s": med, "runs_s": times}
+    row: dict[str, Any] = {"case": name, "median_s": med, "runs_s": times, "n": n}
+    if "tool" in med and "byok8s" in med:
+        row["tool/byok8s"] = med["tool"] / med["byok8s"]
     if "byok8s" in med and "plain" in med:
         row["byok8s/plain"] = med["byok8s"] / med["plain"]
     if "byok8s" in med and "bare" in med:
@@ -114,7 +130,7 @@ def _combine(reports: list[dict[str, Any]]) -> dict[str, Any]:
     staging = next((r["staging"] for r in reports if r.get("staging")), None)
     last = max(reports, key=lambda r: r["when"])
     return {"when": last["when"], "combined": len(reports), "machine": last["machine"],
-            "rows": [_row(case, times) for case, times in cases.items()],
+            "rows": [_row(case, times, int(case.split()[0])) for case, times in cases.items()],
             "staging": staging, "help_s": last["help_s"]}  # fmt: skip
 
 
@@ -127,6 +143,8 @@ def _write(report: dict[str, Any]) -> None:
         f"# byok8s benchmark, {report['when']} ({report['machine']}; medians, runs per way in the "
         "last column)",
         "",
+        f"Commit {report.get('commit', 'not recorded')}.",
+        "",
         "| case | byok8s s | plain snakemake s | bare Jobs s | byok8s/plain | byok8s/bare | runs |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -137,6 +155,19 @@ def _write(report: dict[str, Any]) -> None:
         ratios = [f"{row[k]:.2f}" if k in row else "-" for k in ("byok8s/plain", "byok8s/bare")]
         runs = "/".join(str(len(row["runs_s"].get(w, []))) for w in ways)
         lines.append(f"| {row['case']} | " + " | ".join(cells + ratios + [runs]) + " |")
+    tools = [row for row in report["rows"] if "tool/byok8s" in row]
+    if tools:
+        lines += ["", "A rule in a tool image (no Python; the job runtime from an init "
+                  "container) against the same rule in the job image (min-max in brackets):",
+                  "", "| case | job image s | tool image s | tool/job image | more per job s |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        for row in tools:
+            med, runs = row["median_s"], row["runs_s"]
+            spans = {w: f"{med[w]:.1f} [{min(runs[w]):.1f}-{max(runs[w]):.1f}]"
+                     for w in ("byok8s", "tool")}  # fmt: skip
+            extra = (med["tool"] - med["byok8s"]) / (row.get("n") or 1)
+            lines.append(f"| {row['case']} | {spans['byok8s']} | {spans['tool']} | "
+                         f"{row['tool/byok8s']:.2f} | {extra:.1f} |")  # fmt: skip
     st = report["staging"]
     lines += (
         []

@@ -1,5 +1,7 @@
-"""The three ways of running the same work, for bench.py: byok8s, plain
-`snakemake --executor kubernetes`, and bare Kubernetes Jobs (no staging)."""
+"""The ways of running the same work, for bench.py: byok8s, plain
+`snakemake --executor kubernetes`, bare Kubernetes Jobs (no staging), and "tool":
+byok8s with the trivial rule in a tool image (no Python; the job runtime comes from
+an init container), as a rule with its own `container:` runs."""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ rule copy:
     shell: "cp {input} {output}"
 """
 KEY, SECRET = "AKIAbyok8sbench", "byok8s-bench-secret"
+TOOL_IMAGE = "byok8s-tool/bwa:0.7.17"  # test/cluster/tool-images.txt: Debian's bwa, busybox
 BUCKET = "bench"
 
 
@@ -122,6 +125,9 @@ class Bench:
         (work / "wf-copy.json").write_text(
             json.dumps({"snakefile": "Snakefile", "targets": ["big.out"]})
         )
+        (work / "wf-tool.json").write_text(json.dumps({
+            "snakefile": "Snakefile", "targets": ["all"],
+            "rules": {"one": {"image": TOOL_IMAGE}}}))  # fmt: skip
         (work / "params.json").write_text(json.dumps(params))
         return work
 
@@ -132,6 +138,8 @@ class Bench:
             return self._bare(n, jobs)
         work = self._workdir({"count": n})
         prefix = f"s3://{BUCKET}/{work.name}"
+        if way == "tool":
+            return self._byok8s(work, "wf-tool.json", prefix, jobs)
         if way == "byok8s":
             seconds = self._byok8s(work, "wf.json", prefix, jobs)
             if n == 1:

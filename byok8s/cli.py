@@ -166,13 +166,16 @@ def fix_dns(ctx: click.Context, resolvers: tuple[str, ...], **options: Any) -> N
 
 
 @cli.command()
+@click.argument("workflow_config", required=False)
+@click.argument("params", required=False)
 @click_options(doctor_options())
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.pass_context
 def doctor(ctx: click.Context, **options: Any) -> None:
     """Check that a cluster run can work: kubeconfig and cluster, namespace and
-    permissions, cluster DNS, bucket, job credentials, job image. Exit 0 only when
-    no check fails."""
+    permissions, cluster DNS, bucket, job credentials, job image. With
+    WORKFLOW_CONFIG (and the PARAMS its Snakefile reads) or --snakefile, also each
+    image the rules name: on a node, or pullable. Exit 0 only when no check fails."""
     from byok8s.commands import doctor
 
     ctx.meta[VERBOSE] = options["verbose"]

@@ -109,7 +109,7 @@ def resolve(given: Mapping[str, tuple[Any, str]], env: Mapping[str, str]) -> Run
     values, sources = _merge(given, wf_config, config_file, declared)
     for option in declared:
         check_option(option, values[option.name], sources[option.name])
-    snakefile, bundled_name = _snakefile(values, sources, wf_config, config_file)
+    snakefile, bundled_name = snakefile_of(values, sources, wf_config, config_file)
     targets = _targets(wf_config, config_file)
 
     bucket = values["bucket"]
@@ -292,7 +292,7 @@ def pairs(value: Any) -> tuple[str, ...]:
     return tuple(value or ())
 
 
-def _snakefile(
+def snakefile_of(
     values: Mapping[str, Any],
     sources: dict[str, str],
     wf_config: Mapping[str, Any],

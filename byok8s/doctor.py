@@ -46,6 +46,10 @@ class Options:
     s3_endpoint_url: str | None
     envvars: tuple[str, ...]
     container_image: str | None
+    pull_secrets: tuple[str, ...] = ()
+    workflow_config: str | None = None  # with params: the rules' own images get a row each
+    params: str | None = None
+    snakefile: str | None = None
 
 
 def run(opts: Options, env: Mapping[str, str]) -> list[Check]:
@@ -105,7 +109,8 @@ def _checks(opts: Options, env: Mapping[str, str], secrets: list[str]) -> Iterat
         secrets.extend(storage.secret_values() if storage else ())
         yield check
     yield _credentials(opts, env, storage)
-    yield _image(opts.container_image, core)
+    yield _image(opts, core)
+    yield from _rule_images(opts, core)
 
 
 def _reach(core: Any, host: str) -> Check:
@@ -219,15 +224,23 @@ def _credentials(opts: Options, env: Mapping[str, str], storage: Any) -> Check:
     return Check("job credentials", OK, "; ".join(parts) + " (values go in a per-run Secret)")
 
 
-def _image(image: str | None, core: Any) -> Check:
+def _image(opts: Options, core: Any) -> Check:
+    """The job image: its snakemake is this machine's, and the cluster can get it."""
     from importlib.metadata import version
 
     from byok8s.image import default_image
 
-    image = image or default_image()
+    image = opts.container_image or default_image()
     local = version("snakemake")
     found = SNAKEMAKE_TAG_RE.search(image.rpartition(":")[2] if ":" in image else "")
-    where = _on_nodes(core, image)
+    got = _got(core, opts, image)
+    if got is not None and got.got is False:
+        default = "" if opts.container_image else " (the default)"
+        return Check("image", FAIL, f"{image}{default} {got.detail}",
+                     "build and push the job image to a registry the cluster can pull from "
+                     "(README: The job image) and pass --container-image, or give "
+                     "--image-pull-secret", ExitCode.CLUSTER)  # fmt: skip
+    where = f"; {got.detail}" if got is not None else ""
     if not found:
         return Check("image", SKIP, f"{image}: its tag does not name a snakemake version "
                      f"(local {local}); make sure it matches{where}")  # fmt: skip
@@ -238,27 +251,42 @@ def _image(image: str | None, core: Any) -> Check:
     return Check("image", OK, f"{image}: snakemake {local} as here{where}")
 
 
-def _on_nodes(core: Any, image: str) -> str:
-    """'; on node X' / '; on no node yet (pulled at the first job)' (cluster known)."""
+def _got(core: Any, opts: Options, image: str) -> Any:
+    """Whether the cluster can get `image` (None: no cluster to ask)."""
+    from byok8s import pull
+
     if core is None:
-        return ""
+        return None
+    nodes = pull.on_nodes(core, image)
+    if nodes:
+        return pull.Found(True, f"on node {', '.join(nodes)}")
+    return pull.probe(core, opts.namespace, image, opts.pull_secrets)
+
+
+def _rule_images(opts: Options, core: Any) -> Iterator[Check]:
+    """A row for each image the workflow's rules name (their own images)."""
+    from byok8s import workflow_images
+
+    if not (opts.workflow_config or opts.snakefile):
+        return
     try:
-        nodes = core.list_node(_request_timeout=TIMEOUT).items
-    except Exception:  # noqa: BLE001 - only a hint; reading nodes is often not allowed
-        return ""
-    want = _full_reference(image)
-    names = [n.metadata.name for n in nodes if any(
-        want in map(_full_reference, i.names or []) for i in (n.status.images or []))]  # fmt: skip
-    if names:
-        return f"; on node {', '.join(names)}"
-    return "; on no node yet (pulled at the first job)"
-
-
-def _full_reference(image: str) -> str:
-    """docker.io/library/NAME:TAG for NAME:TAG, as container runtimes report it."""
-    first, _, rest = image.partition("/")
-    if not rest:
-        return f"docker.io/library/{image}"
-    if "." not in first and ":" not in first and first != "localhost":
-        return f"docker.io/{image}"
-    return image
+        images = workflow_images.of(opts.workflow_config, opts.params, opts.snakefile)
+    except Byok8sError as err:
+        yield _failed("workflow", err)
+        return
+    if not images:
+        yield Check("rule images", OK, "no rule names an image of its own (all run in the "
+                    "job image)")  # fmt: skip
+    for image, rules in sorted(images.items()):
+        name = f"image {image}"
+        said = f"rules {', '.join(rules)}" if len(rules) > 1 else f"rule {rules[0]}"
+        got = _got(core, opts, image)
+        if got is None:
+            yield Check(name, SKIP, f"{said}: needs a reachable cluster")
+        elif got.got is False:
+            yield Check(name, FAIL, f"{said}: {got.detail}",
+                        "push it where the cluster can pull it, or give --image-pull-secret "
+                        "(or the rule's image_pull_secret in the workflow config)",
+                        ExitCode.CLUSTER)  # fmt: skip
+        else:
+            yield Check(name, OK if got.got else WARN, f"{said}: {got.detail}")

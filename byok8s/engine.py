@@ -254,6 +254,32 @@ def run(
     return result
 
 
+def rule_images(snakefile: Path, params: Path | None) -> dict[str, str | None]:
+    """Each rule's `container:` as the Snakefile gives it, read without running
+    anything (byok8s doctor); a Snakefile that does not load is a ConfigError."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings import types as st
+
+    from snakemake_executor_plugin_byok8s import compat
+
+    _register_own_plugins()
+    quiet = st.OutputSettings(quiet={st.Quietness.ALL}, nocolor=True)
+    with SnakemakeApi(quiet) as api:
+        workflow_api = api.workflow(
+            resource_settings=st.ResourceSettings(),
+            config_settings=st.ConfigSettings(configfiles=[params] if params else []),
+            storage_settings=st.StorageSettings(),
+            snakefile=snakefile,
+            workdir=Path.cwd(),
+        )
+        try:
+            return compat.rule_images(workflow_api)
+        except Exception as exc:
+            text = " ".join(str(exc).split())[:300]
+            raise ConfigError(f"Snakefile {snakefile} does not load ({text}); give its "
+                              "params (byok8s doctor WORKFLOW_CONFIG PARAMS)") from exc  # fmt: skip
+
+
 def unlock(cfg: RunConfig, run: Run) -> None:
     """Remove Snakemake's own locks in the working directory (a killed run's)."""
     from snakemake.api import SnakemakeApi

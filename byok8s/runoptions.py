@@ -81,6 +81,8 @@ def doctor_options() -> list[Option]:
         "s3_endpoint_url": "S3-compatible endpoint instead of AWS.",
         "envvars": "Variables the run will pass.",
         "container_image": "Job image.",
+        "image_pull_secret": "Pull secrets the pods get (used to pull the images).",
+        "snakefile": "Snakefile whose rules' images to check (else the workflow config's).",
     }
     chosen = [replace(declared[name], help=text) for name, text in helps.items()]
     return [*chosen, replace(VERBOSE, help="Show tracebacks.")]

@@ -161,26 +161,36 @@ def _keep_models(data: Path) -> None:
 
 
 def _pure(path: Path) -> bool:
-    """A module, or a regular package (zipimport finds no namespace package) of
-    Python files only."""
+    """A module, or a package of Python files only (a namespace package too: the
+    zip has an entry for each directory, which zipimport needs to find one)."""
     if path.is_file():
         return path.suffix == ".py"
     files = [f for f in path.rglob("*") if f.is_file()] if path.is_dir() else []
-    return (path / "__init__.py").is_file() and all(f.name.endswith(PURE) for f in files)
+    return any(f.suffix == ".py" for f in files) and all(f.name.endswith(PURE) for f in files)
 
 
 def _zip_pure(archive: Path, stdlib: Path, site: Path) -> None:
     """The pure-Python parts into `archive` (sources and unchecked-hash .pyc beside
     them, as zipimport reads them), removed from the tree. os.py stays: the landmark."""
     moved: list[tuple[Path, Path]] = []  # (file, directory it is named from)
+    metadata: list[tuple[Path, Path]] = []  # the distributions' own, kept as they are
     for top in sorted(stdlib.iterdir()):
         if top.name not in ("lib-dynload", site.name, "os.py") and _pure(top):
             moved += [(f, stdlib) for f in ([top] if top.is_file() else top.rglob("*.py"))]
     for top in sorted(site.iterdir()):
-        if not top.name.endswith((".dist-info", ".pth")) and _pure(top):
+        if top.name.endswith(".dist-info"):  # importlib.metadata reads them in a zip too
+            metadata += [(f, site) for f in top.rglob("*") if f.is_file()]
+        elif not top.name.endswith(".pth") and _pure(top):
             moved += [(f, site) for f in ([top] if top.is_file() else top.rglob("*.py"))]
     unchecked = py_compile.PycInvalidationMode.UNCHECKED_HASH
     with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(archive, "w") as out:
+        every = moved + metadata
+        folders = {p.as_posix() + "/" for f, base in every for p in f.relative_to(base).parents}
+        for folder in sorted(folders - {"./"}):
+            out.writestr(folder, "")
+        for path, base in metadata:
+            out.write(path, path.relative_to(base).as_posix())
+            path.unlink()
         for n, (path, base) in enumerate(moved):
             name = path.relative_to(base).as_posix()
             compiled = Path(tmp) / f"{n}.pyc"

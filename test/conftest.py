@@ -23,25 +23,43 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def group_of(nodeid: str) -> str | None:
+    """The worker group of a test, from its id: every test on the one local cluster
+    (test_cluster_*.py and the conformance tests' cluster ways) in one, the
+    conformance runs on this machine (one session fixture runs them all) in another."""
+    if nodeid.startswith("test/test_cluster_") or nodeid.startswith(
+        ("test/test_conformance.py::test_cluster[", "test/test_conformance.py::test_azure[")
+    ):
+        return "cluster"
+    if nodeid.startswith("test/test_conformance.py::test_this_machine"):
+        return "this-machine"
+    return None
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """The tests run on two pytest-xdist workers (pyproject's addopts): each group of
+    group_of() on one worker, the biggest (the cluster's) first, and the other tests
+    beside them. (xdist's own --dist loadgroup renames items, which pytest 9.2's
+    node ids no longer allow.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Groups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid) or nodeid
+
+    return Groups(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests run on two pytest-xdist workers (pyproject's addopts, --dist
-    loadgroup). Every test that needs the one local cluster goes to one worker, and
-    the conformance runs on this machine (one session fixture runs them all) to one
-    worker; the cluster's come first, as they take longest, and the other tests fill
-    in beside them."""
+    """The groups are told by test ids: a test that needs the cluster must be in the
+    cluster's group, or two workers would start two clusters."""
 
-    def group(item: pytest.Item) -> str | None:
-        names = getattr(item, "fixturenames", ())
-        if "cluster" in names:
-            return "cluster"
-        return "this-machine" if "local_ways" in names else None
+    def on_cluster(item: pytest.Item) -> bool:
+        return "cluster" in getattr(item, "fixturenames", ())
 
-    for item in items:
-        name = group(item)
-        if name:
-            item.add_marker(pytest.mark.xdist_group(name))
-    items.sort(key=lambda item: group(item) != "cluster")
+    wrong = [i.nodeid for i in items if on_cluster(i) and group_of(i.nodeid) != "cluster"]
+    if wrong:
+        raise pytest.UsageError(f"tests on the cluster must be in test_cluster_*.py: {wrong}")
 
 
 @pytest.fixture(autouse=True)

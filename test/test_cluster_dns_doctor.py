@@ -103,6 +103,9 @@ def corefile(cluster: Cluster) -> tuple[str, str]:
 
 
 def doctor(*args: str, cwd: Path, env: dict | None = None) -> tuple[int, dict[str, dict]]:
+    """The cluster's own job image is always given: the default one would be pulled
+    from ghcr.io, away from this machine."""
+    assert "--container-image" in args
     done = run_cli("doctor", "--json", *args, cwd=cwd, env=env, timeout=120)
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, {r["name"]: r for r in json.loads(done.stdout)}
@@ -124,7 +127,7 @@ def test_fix_dns_finds_the_loop_shows_the_change_and_fixes_it(
     looping = wait_for(cluster, dns.LOOP)
     assert "plugin/loop: Loop (127.0.0.1:41343 -> :53) detected" in looping.detail
 
-    code, found = doctor("-k", namespace, cwd=tmp_path)
+    code, found = doctor("-k", namespace, "--container-image", cluster.image, cwd=tmp_path)
     assert (code, found["cluster DNS"]["status"]) == (5, "FAIL")
     assert found["cluster DNS"]["fix"] == "run 'byok8s fix-dns'"
 
@@ -148,7 +151,7 @@ def test_fix_dns_finds_the_loop_shows_the_change_and_fixes_it(
     assert again.returncode == 0
     assert again.stdout.splitlines() == ["CoreDNS is healthy (1 pod Ready)", "nothing changed"]
     assert corefile(cluster)[1] == version
-    code, found = doctor("-k", namespace, cwd=tmp_path)
+    code, found = doctor("-k", namespace, "--container-image", cluster.image, cwd=tmp_path)
     assert found["cluster DNS"]["status"] == "ok"
 
 
@@ -186,8 +189,8 @@ def test_doctor_passes_with_the_cluster_bucket_and_image(
 
 
 def test_doctor_names_a_missing_namespace(cluster: Cluster, tmp_path: Path) -> None:
-    code, found = doctor("-k", "no-such-namespace", cwd=tmp_path,
-                         env={"KUBECONFIG": str(cluster.kubeconfig)})  # fmt: skip
+    code, found = doctor("-k", "no-such-namespace", "--container-image", cluster.image,
+                         cwd=tmp_path, env={"KUBECONFIG": str(cluster.kubeconfig)})  # fmt: skip
     assert code == 5
     assert found["namespace"]["status"] == "FAIL"
     assert "'no-such-namespace' does not exist" in found["namespace"]["detail"]
@@ -199,7 +202,7 @@ def test_doctor_lists_what_a_user_may_not_do(
     cluster: Cluster, namespace: str, tmp_path: Path
 ) -> None:
     env = {"KUBECONFIG": str(cluster.kubeconfig_as("limited", tmp_path / "limited.yaml"))}
-    code, found = doctor("-k", namespace, cwd=tmp_path, env=env)
+    code, found = doctor("-k", namespace, "--container-image", cluster.image, cwd=tmp_path, env=env)
     assert code == 5 and found["namespace"]["status"] == "FAIL"
     assert "refused access" in found["namespace"]["detail"]
     assert "HTTP 403" in found["namespace"]["detail"]
@@ -212,7 +215,7 @@ def test_doctor_lists_what_a_user_may_not_do(
         "metadata": {"name": "some"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "some"},
         "subjects": [{"kind": "User", "name": "limited"}]})  # fmt: skip
-    code, found = doctor("-k", namespace, cwd=tmp_path, env=env)
+    code, found = doctor("-k", namespace, "--container-image", cluster.image, cwd=tmp_path, env=env)
     # It may not read Namespace objects, but may list pods there: the namespace is usable.
     assert code == 5 and found["namespace"]["status"] == "ok", found["namespace"]
     assert found["permissions"]["status"] == "FAIL"
@@ -242,7 +245,9 @@ def test_the_readme_role_is_enough_for_doctor_and_a_real_run(
     bucket = ["--bucket", f"s3://{cluster_s3['bucket']}/rbac",
               "--s3-endpoint-url", cluster_s3["endpoint"]]  # fmt: skip
     # A namespace-scoped user: no ClusterRole, not even to read its Namespace.
-    code, found = doctor("-k", namespace, *bucket, cwd=tmp_path, env=env)
+    code, found = doctor(
+        "-k", namespace, *bucket, "--container-image", cluster.image, cwd=tmp_path, env=env
+    )
     assert found["namespace"]["status"] == "ok" and found["permissions"]["status"] == "ok"
     done = run_cli("workflow-alpha", "params-blue", *bucket, "-k", namespace,
                    "--container-image", cluster.image, cwd=tmp_path, env=env)  # fmt: skip

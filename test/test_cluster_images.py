@@ -193,3 +193,43 @@ def test_bad_rule_images_are_one_line_before_anything_runs(
     assert len(lines) == 1 and fragment in lines[0], result.stderr
     assert not seen.pods and "Traceback" not in result.stderr
     assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
+
+
+def test_doctor_lists_the_rules_images_and_whether_the_cluster_gets_them(
+    on_cluster: dict, workdir: Path
+) -> None:
+    """One row per image the rules name: on a node, or not pullable (with the
+    kubelet's reason and the fix); the job image's row says the same of it."""
+    import json
+
+    from helpers import run_cli
+
+    params = varcall_params(workdir, {"bwa": f"docker://{BWA}",
+                                      "samtools": "registry.invalid/samtools:1",
+                                      "bcftools": SAMTOOLS})  # fmt: skip
+    cluster, namespace = on_cluster["cluster"], on_cluster["namespace"]
+    done = run_cli("doctor", "--json", "workflow-varcall", params, "-k", namespace,
+                   "--container-image", cluster.image, cwd=workdir, timeout=300)  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr
+    rows = {r["name"]: r for r in json.loads(done.stdout)}
+    assert done.returncode == 5, rows
+    assert rows["image"]["status"] == "skip" and "on node" in rows["image"]["detail"]
+    bwa = rows[f"image {BWA}"]
+    assert bwa["status"] == "ok" and bwa["detail"] == "rules bwa_index, bwa_map: on node " + (
+        "byok8s-node")  # fmt: skip
+    assert rows[f"image {SAMTOOLS}"]["detail"].startswith("rule bcftools_call: on node")
+    bad = rows["image registry.invalid/samtools:1"]
+    assert bad["status"] == "FAIL", bad
+    assert bad["detail"].startswith("rules samtools_faidx, samtools_index, samtools_sort: "
+                                    "cannot be pulled (")  # fmt: skip
+    assert "--image-pull-secret" in bad["fix"]
+    # The probe Job is gone.
+    assert left_behind(on_cluster)["jobs"] == []
+    # A job image that cannot be pulled is said plainly too, with what to do.
+    image = "registry.invalid/byok8s-job:0.1.0-snakemake1"
+    done = run_cli("doctor", "--json", "-k", namespace, "--container-image", image,
+                   cwd=workdir, timeout=300)  # fmt: skip
+    rows = {r["name"]: r for r in json.loads(done.stdout)}
+    assert rows["image"]["status"] == "FAIL"
+    assert rows["image"]["detail"].startswith(f"{image} cannot be pulled (")
+    assert "--container-image" in rows["image"]["fix"]

@@ -115,41 +115,25 @@ def test_a_rules_image_in_the_workflow_config_is_checked_with_its_scheduling() -
         options.scheduling({"image": ""}, "bwa_map")
 
 
+def _status(name: str, image: str, state: object) -> list[k8s.V1ContainerStatus] | None:
+    if state is None:
+        return None
+    return [k8s.V1ContainerStatus(name=name, image=image, image_id="", ready=False,
+                                  restart_count=0, state=state)]  # fmt: skip
+
+
 def _pod(init: object = None, main: object = None, init_spec: bool = True) -> k8s.V1Pod:
+    runtime_copy = [k8s.V1Container(name=podspec.RUNTIME, image="job:1")] if init_spec else None
     return k8s.V1Pod(
         metadata=k8s.V1ObjectMeta(name="p1"),
         spec=k8s.V1PodSpec(
             containers=[k8s.V1Container(name=podspec.CONTAINER, image=TOOL)],
-            init_containers=[k8s.V1Container(name=podspec.RUNTIME, image="job:1")]
-            if init_spec
-            else None,
+            init_containers=runtime_copy,
         ),  # fmt: skip
         status=k8s.V1PodStatus(
             phase="Pending",
-            init_container_statuses=[
-                k8s.V1ContainerStatus(
-                    name=podspec.RUNTIME,
-                    image="job:1",
-                    image_id="",
-                    ready=False,
-                    restart_count=0,
-                    state=init,
-                )
-            ]
-            if init
-            else None,  # fmt: skip
-            container_statuses=[
-                k8s.V1ContainerStatus(
-                    name=podspec.CONTAINER,
-                    image=TOOL,
-                    image_id="",
-                    ready=False,
-                    restart_count=0,
-                    state=main,
-                )
-            ]
-            if main
-            else None,  # fmt: skip
+            init_container_statuses=_status(podspec.RUNTIME, "job:1", init),
+            container_statuses=_status(podspec.CONTAINER, TOOL, main),
         ),
     )
 
@@ -187,3 +171,48 @@ def test_the_init_container_failing_or_not_pulled_says_so() -> None:
     stuck = status.outcome(JOB, _pod(init=waiting))
     assert stuck.state == "running" and stuck.stuck
     assert stuck.waiting == "image job:1 cannot be pulled (ImagePullBackOff: not found)"
+
+
+def test_the_images_a_workflow_names_for_doctor(tmp_path: Path, monkeypatch) -> None:
+    from byok8s import workflow_images
+    from byok8s.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Snakefile").write_text(
+        'container: "docker://img/all:1"\n'
+        'rule a:\n    output: "a"\n    shell: "touch {output}"\n'
+        'rule b:\n    output: "b"\n    container: "img/b:2"\n    shell: "touch {output}"\n'
+        'rule c:\n    output: "c"\n    container: config["c"]\n    shell: "touch {output}"\n'
+    )
+    (tmp_path / "params.json").write_text('{"c": "img/c:3"}')
+    (tmp_path / "wf.json").write_text(
+        '{"snakefile": "Snakefile", "rules": {"a": {"image": "x/a:9"}}}'
+    )
+    found = workflow_images.of("wf.json", "params.json", None)
+    assert found == {"x/a:9": ["a"], "img/b:2": ["b"], "img/c:3": ["c"]}
+    assert workflow_images.of(None, "params.json", "Snakefile")["img/all:1"] == ["a"]
+    with pytest.raises(ConfigError, match=r"does not load \(.*'c'.*\); give its params"):
+        workflow_images.of("wf.json", None, None)
+    (tmp_path / "wf.json").write_text('{"snakefile": "Snakefile", "rules": {"a": {"image": " "}}}')
+    with pytest.raises(ConfigError, match="rule a: image ' ' is empty"):
+        workflow_images.of("wf.json", "params.json", None)
+
+
+def test_what_a_probe_pod_says() -> None:
+    from byok8s import pull
+
+    def pod(state: k8s.V1ContainerState) -> k8s.V1Pod:
+        return k8s.V1Pod(status=k8s.V1PodStatus(container_statuses=_status("probe", TOOL, state)))
+
+    waiting = k8s.V1ContainerState(waiting=k8s.V1ContainerStateWaiting(
+        reason="ErrImagePull", message="rpc error:\n not found"))  # fmt: skip
+    assert pull._said(pod(waiting)) == pull.Found(False, "cannot be pulled (ErrImagePull: rpc "
+                                                  "error: not found)")  # fmt: skip
+    creating = k8s.V1ContainerState(waiting=k8s.V1ContainerStateWaiting(reason="ContainerCreating"))
+    assert pull._said(pod(creating)) is None
+    assert pull._said(pod(_ended(0, "Completed"))) == pull.Found(True, "pulled by a probe pod")
+    noshell = _ended(128, "StartError", 'exec: "/bin/sh": stat /bin/sh: no such file or directory')
+    assert pull._said(pod(noshell)).got is False
+    assert pull.full_reference("bwa:1") == "docker.io/library/bwa:1"
+    assert pull.full_reference("byok8s-tool/bwa:1") == "docker.io/byok8s-tool/bwa:1"
+    assert pull.full_reference("quay.io/x/y:1") == "quay.io/x/y:1"

@@ -16,6 +16,10 @@ def main(options: dict[str, Any]) -> int:
         s3_endpoint_url=options["s3_endpoint_url"],
         envvars=options["envvars"],
         container_image=options["container_image"],
+        pull_secrets=tuple(options["image_pull_secret"] or ()),
+        workflow_config=options["workflow_config"],
+        params=options["params"],
+        snakefile=options["snakefile"],
     )
     results = checks.run(opts, environ())
     print_checks(results, options["as_json"])
