@@ -20,7 +20,11 @@ inherited) and changes the pool it creates:
   and message) with the end of its stderr; the stock message is a multi-line
   dump, and fails itself when Batch sends no failure details;
 - the Batch service's throttling answers (429, as well as 503) are retried after
-  their Retry-After, as the management client already does.
+  their Retry-After, as the management client already does;
+- a rule's own image (its `container:`) is its tasks' container: the pool
+  prefetches it, and its start task (in the job image) copies byok8s's job runtime
+  to the node's shared directory, which those tasks mount at /byok8s/rt
+  (snakemake_executor_plugin_byok8s/runtime.py), as a pod's init container does.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ common_settings = dataclasses.replace(
 EVALUATION_MINUTES = 5  # Azure Batch evaluates an autoscale formula at most this often
 BUSY_TRIES = 5  # tries of a request the service answers 429 or 503 (Retry-After)
 BUSY_WAIT_MAX = 30.0  # seconds, at most, one such wait
+NODE_RUNTIME = "/mnt/batch/tasks/shared/byok8s-rt"  # $AZ_BATCH_NODE_SHARED_DIR/byok8s-rt
 
 
 def _keep_sources() -> tuple:
@@ -159,8 +164,19 @@ class Executor(stock.Executor):
 
         from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 
-        command = f"/bin/bash -c {shlex.quote(self.format_job_exec(job))}"
-        task = build.batch_task(job, self.container_image, self.envvars(), command)
+        image = self._image(job)
+        if image == self.container_image:
+            command = f"/bin/bash -c {shlex.quote(self.format_job_exec(job))}"
+            task = build.batch_task(job, image, self.envvars(), command)
+        else:  # the rule's own image, with the runtime the pool's start task copied
+            from snakemake_executor_plugin_byok8s import jobcommand, podspec, runtime
+
+            run = jobcommand.through_python(self.format_job_exec(job), runtime.COMMAND)
+            command = f"/bin/sh -c {shlex.quote(f'{podspec.runtime_check(image)} && {run}')}"
+            task = build.batch_task(job, image, self.envvars(), command)
+            task.container_settings.container_run_options = (
+                f"--rm -v {NODE_RUNTIME}:{runtime.MOUNT}:ro"
+            )
         info = SubmittedJobInfo(job, external_jobid=task.id)
         try:
             add_task(self.batch_client, self.job_id, task)
@@ -168,6 +184,28 @@ class Executor(stock.Executor):
             self.report_job_error(info, msg=f"could not add the Azure Batch task {task.id}: {exc}")
             return
         self.report_job_submission(info)
+
+    def _image(self, job: Any) -> str:
+        """A job's container: its rule's `container:` (a group job's rules must agree),
+        else the job image."""
+        from snakemake_executor_plugin_byok8s import compat, options
+
+        images = {options.image(i, f"rule {job.name}") for i in compat.container_images(job)}
+        if len(images) > 1:
+            raise ValueError(f"group {job.name}: its rules name different images "
+                             f"({', '.join(sorted(images))}); a task has one")  # fmt: skip
+        return images.pop() if images else self.container_image
+
+    def _rule_images(self) -> list[str]:
+        """The images the workflow's rules name besides the job image."""
+        from snakemake_executor_plugin_byok8s import compat, options
+
+        found = {
+            options.image(i, f"rule {r}")
+            for r, i in compat.workflow_images(self.workflow).items()
+            if i
+        }
+        return sorted(found - {self.container_image})
 
     def _report_task_status(self, job: Any) -> bool:
         """True while the task runs; a failed one is reported with why, in one line."""
@@ -212,6 +250,18 @@ class Executor(stock.Executor):
         )
         self.settings.pool_node_count = max_nodes
         params.scale_settings = scale_settings(self.settings, max_nodes)
+        own = self._rule_images()
+        if own:
+            vm = params.deployment_configuration.virtual_machine_configuration
+            vm.container_configuration.container_image_names = [self.container_image, *own]
+            if params.start_task is None:
+                params.start_task = runtime_start_task(self.container_image)
+            else:
+                self.logger.warning(
+                    f"rules run in their own images ({', '.join(own)}), which need byok8s's "
+                    f"job runtime in {NODE_RUNTIME} on each node: the pool's start task is "
+                    "--az-batch-node-start-task-url's, so it must copy it there (README)"
+                )
         try:
             self.logger.info(f"Creating Batch Pool: {self.pool_id}")
             self.batch_mgmt_client.pool.create(
@@ -226,3 +276,34 @@ class Executor(stock.Executor):
                     f"could not create the Batch pool {self.pool_id}: {err}"
                 ) from err
             self.logger.info(f"Batch pool {self.pool_id} exists")
+
+
+def runtime_start_task(job_image: str) -> Any:
+    """The pool's start task: copy the job runtime out of the job image into the
+    node's shared directory, which tasks in a rule's own image mount read-only."""
+    from azure.mgmt.batch.models import (
+        AutoUserScope,
+        AutoUserSpecification,
+        ElevationLevel,
+        StartTask,
+        TaskContainerSettings,
+        UserIdentity,
+    )
+
+    from snakemake_executor_plugin_byok8s import runtime
+
+    copy = (f"rm -rf {NODE_RUNTIME} && mkdir -p {NODE_RUNTIME} && cd {runtime.BUILT} && "
+            f"cp -dR --preserve=mode,timestamps -- * {NODE_RUNTIME}/")  # fmt: skip
+    return StartTask(
+        command_line=f"/bin/sh -c '{copy}'",
+        container_settings=TaskContainerSettings(
+            image_name=job_image, container_run_options=f"--rm -v {NODE_RUNTIME}:{NODE_RUNTIME}"
+        ),
+        user_identity=UserIdentity(
+            auto_user=AutoUserSpecification(
+                elevation_level=ElevationLevel.ADMIN, scope=AutoUserScope.POOL
+            )
+        ),  # fmt: skip
+        wait_for_success=True,
+        max_task_retry_count=2,
+    )

@@ -153,6 +153,7 @@ NAMES = (
     "snakemake.rules:Rule.container_img",  # rule_images()
     "snakemake.script:PythonScript.execute_script",  # _scripts_with_the_images_python()
     "snakemake.script:ScriptBase._execute_cmd",
+    "snakemake.script:get_snakemake_searchpaths",
 )
 
 
@@ -173,9 +174,14 @@ def rule_names(workflow_api: Any) -> list[str]:
 def rule_images(workflow_api: Any) -> dict[str, str | None]:
     """Each rule's `container:` (its own or the Snakefile's global one) as written;
     None for none, or for a function of the wildcards."""
+    return workflow_images(workflow_api._workflow)
+
+
+def workflow_images(workflow: Any) -> dict[str, str | None]:
+    """rule_images() of a Workflow (an executor's `self.workflow`)."""
     return {
         rule.name: rule.container_img if isinstance(rule.container_img, str) else None
-        for rule in workflow_api._workflow.rules
+        for rule in workflow.rules
     }
 
 
@@ -282,7 +288,11 @@ def apply_in_job(home: str | None = None, own_image: bool = False) -> None:
 
 def _scripts_with_the_images_python() -> None:
     """A `script:` runs with the image's own `python`, as Snakemake runs it in a
-    container, not with the job runtime's interpreter (sys.executable)."""
+    container, not with the job runtime's interpreter (sys.executable); the paths
+    its preamble adds for Snakemake's own modules include the runtime's zip."""
+    import sys
+
+    import snakemake.script
     from snakemake.script import PythonScript
 
     def make(original: Any) -> Any:
@@ -291,7 +301,14 @@ def _scripts_with_the_images_python() -> None:
 
         return execute_script
 
+    def make_paths(original: Any) -> Any:
+        def get_snakemake_searchpaths() -> list[str]:
+            return [*original(), *(p for p in sys.path if p.endswith(".zip"))]
+
+        return get_snakemake_searchpaths
+
     _replace(PythonScript, "execute_script", make)
+    _replace(snakemake.script, "get_snakemake_searchpaths", make_paths)
 
 
 def _expand_stored_patterns() -> None:

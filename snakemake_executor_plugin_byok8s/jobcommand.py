@@ -56,6 +56,12 @@ def storage_home(workflow: Any, local_prefix: str | None = None) -> str | None:
     return str(Path(local_prefix) / Path(provider.local_prefix).name / suffix[: -len(probe) - 1])
 
 
+def through_python(command: str, python: str) -> str:
+    """Each `python` that starts Snakemake in `command` replaced by `python` (in a
+    rule's own image: the job runtime's)."""
+    return re.sub(r"(^|[\s;&|(])python(?= -m snakemake )", rf"\g<1>{python}", command)
+
+
 def through_jobrun(command: str, home: str | None = None, python: str | None = None) -> str:
     """Snakemake's job command, run through byok8s's jobrun (Snakemake with the
     fixes of compat, and the default storage's local copies in the job's own
@@ -63,7 +69,7 @@ def through_jobrun(command: str, home: str | None = None, python: str | None = N
     Snakemake (in a rule's own image: the job runtime's)."""
     option = f"{HOME_OPTION}{shlex.quote(home)} " if home else ""
     if python:
-        command = re.sub(r"(^|[\s;&|(])python(?= -m snakemake )", rf"\g<1>{python}", command)
+        command = through_python(command, python)
     # The last one: with sources staged through storage, an earlier
     # `python -m snakemake --deploy-sources` unpacks them.
     before, found, after = command.rpartition(SNAKEMAKE)

@@ -172,8 +172,12 @@ class FakeBatch:
         env = {**os.environ, "PATH": f"{self.venv_bin}:{os.environ['PATH']}"}
         for setting in add.get("environmentSettings") or ():
             env[setting["name"]] = setting.get("value") or ""
+        command = add["commandLine"]
+        options = (add.get("containerSettings") or {}).get("containerRunOptions") or ""
+        if ":/byok8s/rt:ro" in options:  # the job runtime the node's start task copied
+            command = command.replace("/byok8s/rt/bin/python3", f"{self.venv_bin}/python")
         with tempfile.TemporaryDirectory(prefix="fake-batch-node-") as node:
-            done = subprocess.run(["/bin/sh", "-c", add["commandLine"]], cwd=node, env=env,
+            done = subprocess.run(["/bin/sh", "-c", command], cwd=node, env=env,
                                   capture_output=True, text=True, timeout=300)  # fmt: skip
         return {"exit_code": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
 

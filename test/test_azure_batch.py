@@ -221,3 +221,54 @@ def test_keep_pool_and_a_managed_identity(
     (task,) = fake.tasks.values()
     env = {s["name"]: s.get("value") for s in task["add"]["environmentSettings"]}
     assert env["AZURE_CLIENT_ID"] == client_id
+
+
+def test_a_rules_own_image_is_its_tasks_container_with_the_runtime_from_the_node(
+    s3: dict, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool prefetches the rule's image and copies the job runtime to each node
+    (its start task, in the job image); the rule's task runs in its image with the
+    runtime mounted, started by the runtime's Python; the other rule's as before.
+    (The fake runs the tasks here: the mounted runtime is this venv's Python.)"""
+    from byok8s.batch_plugin import NODE_RUNTIME
+
+    tool = "quay.io/biocontainers/bwa:0.7.17--h5bf99c6_8"
+    (workdir / "Snakefile").write_text(
+        'rule all:\n    input: "a.txt", "b.txt"\n'
+        f'rule a:\n    output: "a.txt"\n    container: "docker://{tool}"\n'
+        '    shell: "echo a > {output}"\n'
+        'rule b:\n    output: "b.txt"\n    shell: "echo b > {output}"\n'
+    )
+    write_json(workdir / "wf.json", {"snakefile": "Snakefile", "targets": ["all"]})
+    write_json(workdir / "params.json", {})
+    fake = FakeBatch()
+    fake.install(monkeypatch)
+    result = invoke("wf.json", "params.json", "--bucket", f"s3://{s3['bucket']}/own",
+                    "--s3-endpoint-url", s3["endpoint"], *BATCH)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    for name in ("a", "b"):
+        got = s3["client"].get_object(Bucket=s3["bucket"], Key=f"own/{name}.txt")["Body"].read()
+        assert got == f"{name}\n".encode()
+    (pool_id,) = fake.pools
+    props = fake.pools[pool_id]["properties"]
+    vm = props["deploymentConfiguration"]["virtualMachineConfiguration"]
+    assert vm["containerConfiguration"]["containerImageNames"] == [IMAGE, tool]
+    start = props["startTask"]
+    mount = f"--rm -v {NODE_RUNTIME}:{NODE_RUNTIME}"
+    assert start["containerSettings"] == {"imageName": IMAGE, "containerRunOptions": mount}
+    copy = "cp -dR --preserve=mode,timestamps --"
+    assert start["commandLine"] == (
+        f"/bin/sh -c 'rm -rf {NODE_RUNTIME} && mkdir -p {NODE_RUNTIME} && cd "
+        f"/opt/byok8s-runtime && {copy} * {NODE_RUNTIME}/'"
+    )
+    assert start["waitForSuccess"] is True
+    tasks = {t["add"]["displayName"]: t["add"] for t in fake.tasks.values()}
+    mounted = f"--rm -v {NODE_RUNTIME}:/byok8s/rt:ro"
+    assert tasks["a"]["containerSettings"] == {"imageName": tool, "containerRunOptions": mounted}
+    command = tasks["a"]["commandLine"]
+    assert (
+        command.startswith("/bin/sh -c ") and "/byok8s/rt/bin/python3 -E -s -m snakemake" in command
+    )
+    assert f"the job runtime does not run in image {tool}" in command
+    assert tasks["b"]["containerSettings"] == {"imageName": IMAGE, "containerRunOptions": "--rm"}
+    assert tasks["b"]["commandLine"].startswith("/bin/bash -c ")

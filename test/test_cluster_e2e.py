@@ -114,6 +114,8 @@ def test_multi_step_workflow_on_s3(on_cluster: dict, cluster_s3: dict, workdir: 
         "fan",
         "--jobs",
         "4",
+        "--cpu-scalar",
+        "0.25",
         cwd=workdir,
     )
     assert result.returncode == 0, result.stderr
@@ -152,7 +154,7 @@ def test_multi_step_workflow_on_gcs(on_cluster: dict, cluster_gcs: dict, workdir
     run on this machine, and nothing left."""
     url = f"gs://{cluster_gcs['bucket']}/fan"
     result, seen = run_recorded(on_cluster, "workflow-fanout", "params-fanout", "--bucket", url,
-                                "--jobs", "4", cwd=workdir)  # fmt: skip
+                                "--jobs", "4", "--cpu-scalar", "0.25", cwd=workdir)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert jobs_run(result.stdout) == 14
     assert_pods_clean(seen.pods, on_cluster["cluster"].image, 13)

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.cluster
 BWA = "byok8s-tool/bwa:0.7.17"
 SAMTOOLS = "byok8s-tool/samtools-bcftools:1.16"
 NOSHELL = "byok8s-tool/noshell:1"
+PYTHON = "byok8s-tool/python:3.11"  # Debian's python3: a script: runs with it
 IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # pack-image.sh's
 TOOL_RULES = {"bwa_index": BWA, "bwa_map": BWA, "samtools_sort": SAMTOOLS,
               "samtools_index": SAMTOOLS, "samtools_faidx": SAMTOOLS,
@@ -75,7 +76,7 @@ def test_varcall_in_tool_images_calls_the_planted_snps_on_s3(
     params = varcall_params(workdir, {"bwa": f"docker://{BWA}", "samtools": SAMTOOLS,
                                       "bcftools": f"docker://{SAMTOOLS}"})  # fmt: skip
     result, seen = run_on_s3(on_cluster, cluster_s3, "workflow-varcall", params, "vc",
-                             "--jobs", "4", cwd=workdir)  # fmt: skip
+                             "--jobs", "4", "--cpu-scalar", "0.25", cwd=workdir)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     calls = positions(s3_text(cluster_s3, "vc/calls/variants.vcf"))
     truth = planted(s3_text(cluster_s3, "vc/truth/snps.tsv"))
@@ -97,6 +98,7 @@ def test_varcall_on_azure_with_the_images_of_the_workflow_config(
            "AZ_BLOB_CREDENTIAL": cluster_azure["key"]}  # fmt: skip
     url = f"az://{cluster_azure['container']}/vc"
     result, seen = run_recorded(on_cluster, "wf.json", params, "--bucket", url, "--jobs", "4",
+                                "--cpu-scalar", "0.25",
                                 "--verbose", cwd=workdir, env=env)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     blobs = cluster_azure["client"]
@@ -111,7 +113,7 @@ def test_varcall_on_azure_with_the_images_of_the_workflow_config(
 
 LEAK_SNAKEFILE = f"""
 rule all:
-    input: "env.txt", "where.txt"
+    input: "env.txt", "where.txt", "script.txt"
 rule shell_in_image:
     output: "env.txt"
     container: "docker://{BWA}"
@@ -125,6 +127,15 @@ rule run_in_image:
         import sys
         with open(output[0], "w") as f:
             f.write(sys.prefix + "\\n")
+rule script_in_image:
+    output: "script.txt"
+    container: "docker://{PYTHON}"
+    script: "where.py"
+"""
+WHERE_PY = """
+import sys
+with open(snakemake.output[0], "w") as f:
+    f.write(sys.executable + "\\n")
 """
 
 
@@ -132,6 +143,7 @@ def test_the_users_command_sees_the_images_own_environment(
     on_cluster: dict, cluster_s3: dict, workdir: Path
 ) -> None:
     wf, params = own_workflow(workdir, LEAK_SNAKEFILE)
+    (workdir / "where.py").write_text(WHERE_PY)
     result, seen = run_on_s3(on_cluster, cluster_s3, wf, params, "leak", cwd=workdir)
     assert result.returncode == 0, result.stdout + result.stderr
     env = dict(line.split("=", 1) for line in s3_text(cluster_s3, "leak/env.txt").splitlines()
@@ -141,8 +153,9 @@ def test_the_users_command_sees_the_images_own_environment(
     leaked = {k for k in env if k.startswith(("LD_", "PYTHON")) and k != "PYTHON"}
     assert not leaked, leaked
     assert not any("/byok8s/rt" in v for v in env.values()), env
-    # A run: block runs in byok8s's runtime.
+    # A run: block runs in byok8s's runtime, a script: with the image's python.
     assert s3_text(cluster_s3, "leak/where.txt").strip() == "/byok8s/rt"
+    assert s3_text(cluster_s3, "leak/script.txt").strip() == "/usr/bin/python"
     assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
 
 

@@ -149,7 +149,8 @@ def cluster_ways(cluster: Any, cluster_s3_server: Any, cluster_azurite_server: A
         name = f"conf-{uuid.uuid4().hex[:8]}"
         core.create_namespace({"metadata": {"name": name}})
         namespaces.append(name)
-        return ["-k", name, "--container-image", cluster.image]
+        # A quarter CPU a pod: more of the (mostly waiting) jobs fit the 2-core node.
+        return ["-k", name, "--container-image", cluster.image, "--cpu-scalar", "0.25"]
 
     def on_s3(name: str) -> tuple[Any, list[str]]:
         return s3_bucket(s3, name), options()

@@ -9,6 +9,9 @@ WANT=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
 
 have_all() { for b in "${WANT[@]}"; do [ -x "$BIN/$b" ] || return 1; done; }
 if have_all; then echo "binaries cached in $BIN"; exit 0; fi
+# One build at a time (test/setup.sh starts one in the background; up.sh waits).
+mkdir -p "$CACHE"; exec 9>"$CACHE/build-binaries.lock"; flock 9
+if have_all; then echo "binaries cached in $BIN"; exit 0; fi
 
 command -v go >/dev/null || { echo "go missing: apt-get install golang-go" >&2; exit 1; }
 mkdir -p "$CACHE/src" "$CACHE/apt/lists/partial" "$CACHE/apt/parts" "$BIN"

@@ -20,6 +20,9 @@ key=$( (cd "$ROOT_DIR" && find "${SOURCES[@]}" -type f ! -path '*__pycache__*' !
 if [ "$TAG" = --key ]; then echo "$key"; exit 0; fi
 OUT=$CACHE/job-image-$key.tar
 if [ -f "$OUT" ]; then echo "$OUT"; exit 0; fi
+# One build at a time (test/setup.sh starts one in the background; up.sh waits).
+mkdir -p "$CACHE"; exec 9>"$CACHE/job-image.lock"; flock 9
+if [ -f "$OUT" ]; then echo "$OUT"; exit 0; fi
 
 base=$CACHE/debian-base
 if [ ! -x "$base/usr/bin/python3" ]; then

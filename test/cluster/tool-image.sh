@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build a tool image from Debian packages the way BioContainers are made: the
 # packages' files with those of their dependencies, and busybox for /bin/sh and the
-# usual commands; no Python, nothing of byok8s. Written as a docker-archive tar
+# usual commands; nothing of byok8s (and no Python unless a package is one). Written as a docker-archive tar
 # (pack-image.sh), cached by tag and packages; prints the tar's path.
 # Usage: tool-image.sh TAG [--no-shell] PACKAGE...
 #   --no-shell: no busybox, so no /bin/sh (a distroless-like image)
@@ -34,9 +34,6 @@ if [ -n "$shell" ]; then
   done
 fi
 mkdir -p "$work/root/tmp" "$work/root/workdir"; chmod 1777 "$work/root/tmp" "$work/root/workdir"
-if find "$work/root" -name 'python*' -type f -perm -u+x | grep -q .; then
-  echo "tool-image.sh: $TAG would hold a Python; a tool image must not" >&2; exit 1
-fi
 bash "$HERE/pack-image.sh" "$work/root" "$TAG" >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 echo "$OUT"
