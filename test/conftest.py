@@ -27,11 +27,13 @@ def group_of(nodeid: str) -> str | None:
     """The worker group of a test, from its id: every test on the one local cluster
     (test_cluster_*.py and the conformance tests' cluster ways) in one, the
     conformance runs on this machine (one session fixture runs them all) in another."""
-    if nodeid.startswith("test/test_cluster_") or nodeid.startswith(
-        ("test/test_conformance.py::test_cluster[", "test/test_conformance.py::test_azure[")
+    path, _, name = nodeid.partition("::")
+    module = Path(path).name  # ids start where pytest was started
+    if module.startswith("test_cluster_") or (
+        module == "test_conformance.py" and name.startswith(("test_cluster[", "test_azure["))
     ):
         return "cluster"
-    if nodeid.startswith("test/test_conformance.py::test_this_machine"):
+    if module == "test_conformance.py" and name.startswith("test_this_machine"):
         return "this-machine"
     return None
 
