@@ -146,7 +146,8 @@ def test_an_evicted_pod_is_submitted_again_without_spending_retries(
     slow = next(j for j in record["jobs"] if j["rule"] == "slow")
     assert [a["state"] for a in slow["attempts"]] == ["failed", "succeeded"]
     assert slow["attempts"][1]["k8s_job"] == slow["attempts"][0]["k8s_job"] + "-r1"
-    assert left_behind(on_cluster) == NOTHING
+    # The evicted pod is deleted; the kubelet may take its time to remove it.
+    wait_until("no Job, pod or Secret left", lambda: left_behind(on_cluster) == NOTHING)
 
 
 def test_a_deleted_pod_past_the_infra_retries_fails_and_a_second_run_resumes(

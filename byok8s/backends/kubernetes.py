@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from byok8s.staging import Run
 
 log = logging.getLogger(__name__)
-FINISH_WAIT = 60  # seconds the end of a run waits for what it left to be gone
 
 
 class KubernetesBackend(Backend):
@@ -90,17 +89,10 @@ class KubernetesBackend(Backend):
 
         try:
             core, batch = _apis()
-            run = leftovers.run_name(run_id)
-            found = leftovers.find(core, batch, namespace(cfg), run)
+            found = leftovers.find(core, batch, namespace(cfg), leftovers.run_name(run_id))
             if found:
                 log.debug("removing what the run left: %s", found.describe())
                 leftovers.remove(core, batch, namespace(cfg), found)
-                # A pod being deleted (an evicted one, say) is still there: wait for it.
-                still = leftovers.wait_gone(core, batch, namespace(cfg), run, FINISH_WAIT)
-                if still:
-                    log.warning("still going after %d s: %s; Kubernetes removes them "
-                                "when their pods have stopped", FINISH_WAIT,
-                                still.describe())  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - the run's own outcome comes first
             log.warning(
                 "could not remove the run's objects from namespace %s (%s); delete what "
