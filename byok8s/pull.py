@@ -105,16 +105,18 @@ def _watch(core: Any, namespace: str, name: str, image: str, wait: float) -> Fou
 
 
 def _said(pod: Any) -> Found | None:
+    from snakemake_executor_plugin_byok8s import status
+
     statuses = (pod.status.container_statuses or []) if pod.status else []
-    for status in statuses:
-        state = status.state
+    for container in statuses:
+        state = container.state
         if state.waiting is not None and state.waiting.reason in PULL_FAILURES:
             message = " ".join((state.waiting.message or "").split())
             return Found(False, f"cannot be pulled ({state.waiting.reason}"
                                 + (f": {message})" if message else ")"))  # fmt: skip
         if state.running is not None or state.terminated is not None:
             said = (state.terminated.message or "") if state.terminated else ""
-            if "/bin/sh" in said and "no such file" in said.lower():
+            if status.no_shell(said):
                 return Found(False, "pulled, but it has no /bin/sh, which a job's image needs")
             return Found(True, "pulled by a probe pod")
     return None

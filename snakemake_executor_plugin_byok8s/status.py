@@ -181,6 +181,11 @@ def container_status(pod: Any | None) -> Any | None:
     return None
 
 
+def no_shell(message: str) -> bool:
+    """Whether a container's start failed for want of /bin/sh (the runtime's words)."""
+    return "/bin/sh" in message and "no such file" in message.lower()
+
+
 def _runtime_copy(pod: Any | None) -> Outcome | None:
     """A failed or stuck init container that brings the job runtime (podspec.py)."""
     if pod is None or pod.status is None:
@@ -210,7 +215,7 @@ def _runtime_copy(pod: Any | None) -> Outcome | None:
 def _exit_reason(terminated: Any, pod: Any) -> str:
     image = _image(pod)
     message = terminated.message or ""
-    if "/bin/sh" in message and "no such file" in message.lower():
+    if no_shell(message):
         return (f"image {image} has no /bin/sh, which a job's image needs (a distroless "
                 "image has none): add a shell to the image, or use another one")  # fmt: skip
     if terminated.reason == "StartError":
