@@ -157,8 +157,9 @@ def _write(report: dict[str, Any]) -> None:
         lines.append(f"| {row['case']} | " + " | ".join(cells + ratios + [runs]) + " |")
     tools = [row for row in report["rows"] if "tool/byok8s" in row]
     if tools:
-        lines += ["", "A rule in a tool image (no Python; the job runtime from an init "
-                  "container) against the same rule in the job image (min-max in brackets):",
+        lines += ["", "A rule in a tool image (no Python; the job runtime copied by a "
+                  "container of the job image beside the job's) against the same rule in the "
+                  "job image (min-max in brackets):",
                   "", "| case | job image s | tool image s | tool/job image | more per job s |",
                   "|---|---|---|---|---|"]  # fmt: skip
         for row in tools:

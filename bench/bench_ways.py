@@ -1,7 +1,8 @@
 """The ways of running the same work, for bench.py: byok8s, plain
 `snakemake --executor kubernetes`, bare Kubernetes Jobs (no staging), and "tool":
 byok8s with the trivial rule in a tool image (no Python; the job runtime comes from
-an init container), as a rule with its own `container:` runs."""
+a container of the job image beside the job's), as a rule with its own `container:`
+runs."""
 
 from __future__ import annotations
 

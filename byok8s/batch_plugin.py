@@ -24,13 +24,15 @@ inherited) and changes the pool it creates:
 - a rule's own image (its `container:`) is its tasks' container: the pool
   prefetches it, and its start task (in the job image) copies byok8s's job runtime
   to the node's shared directory, which those tasks mount at /byok8s/rt
-  (snakemake_executor_plugin_byok8s/runtime.py), as a pod's init container does.
+  (snakemake_executor_plugin_byok8s/runtime.py), as a pod's runtime copy does.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
+import json
 from typing import Any
 
 import snakemake_executor_plugin_azure_batch as stock
@@ -53,18 +55,25 @@ BUSY_WAIT_MAX = 30.0  # seconds, at most, one such wait
 NODE_RUNTIME = "/mnt/batch/tasks/shared/byok8s-rt"  # $AZ_BATCH_NODE_SHARED_DIR/byok8s-rt
 
 
-def _keep_sources() -> tuple:
+def _byok8s_fields() -> list[tuple]:
+    """--keep-sources, and the workflow config's rules' images (JSON, rule -> image)."""
     from byok8s.runoptions import by_name
 
     option = by_name()["keep_sources"]
     help_text = {"help": option.help, "required": False, "env_var": False}
-    return ("keep_sources", bool, dataclasses.field(default=False, metadata=help_text))
+    images = {"help": "rule images, as JSON (byok8s sets it)", "required": False,
+              "env_var": False}  # fmt: skip
+    return [
+        ("keep_sources", bool, dataclasses.field(default=False, metadata=help_text)),
+        ("rule_images", str | None, dataclasses.field(default=None, metadata=images)),
+    ]
 
 
-# The --az-batch-* options the stock plugin does not have (spot), and --keep-sources.
+# The --az-batch-* options the stock plugin does not have (spot), --keep-sources and
+# the rules' images.
 ExecutorSettings = dataclasses.make_dataclass(
     "ExecutorSettings",
-    [*plugin_fields(OPTIONS, stock.ExecutorSettings), _keep_sources()],
+    [*plugin_fields(OPTIONS, stock.ExecutorSettings), *_byok8s_fields()],
     bases=(stock.ExecutorSettings,),
     namespace={"__module__": __name__},
 )
@@ -186,24 +195,37 @@ class Executor(stock.Executor):
         self.report_job_submission(info)
 
     def _image(self, job: Any) -> str:
-        """A job's container: its rule's `container:` (a group job's rules must agree),
-        else the job image."""
-        from snakemake_executor_plugin_byok8s import compat, options
+        """A job's container: its rule's workflow config `image`, else its `container:`
+        (a group job's rules must agree), else the job image."""
+        from snakemake_executor_plugin_byok8s.images import job_image
 
-        images = {options.image(i, f"rule {job.name}") for i in compat.container_images(job)}
-        if len(images) > 1:
-            raise ValueError(f"group {job.name}: its rules name different images "
-                             f"({', '.join(sorted(images))}); a task has one")  # fmt: skip
-        return images.pop() if images else self.container_image
+        members = job.jobs if job.is_group() else [job]
+        given = {self._given_images[m.name] for m in members if m.name in self._given_images}
+        if len(given) > 1:
+            raise ValueError(f"group {job.name}: the workflow config gives its rules different "
+                             f"images ({', '.join(sorted(given))}); a task has one")  # fmt: skip
+        return job_image(job, given.pop() if given else None, self.container_image,
+                         self.logger, self._told_image)  # fmt: skip
+
+    @functools.cached_property
+    def _told_image(self) -> set[str]:
+        """The rules whose workflow config image and container: were told apart."""
+        return set()
+
+    @functools.cached_property
+    def _given_images(self) -> dict[str, str]:
+        """The workflow config's `rules.RULE.image` (byok8s checked them)."""
+        return json.loads(self.settings.rule_images or "{}")
 
     def _rule_images(self) -> list[str]:
-        """The images the workflow's rules name besides the job image."""
+        """The images the workflow's rules run in besides the job image."""
         from snakemake_executor_plugin_byok8s import compat, options
 
+        given = self._given_images
         found = {
-            options.image(i, f"rule {r}")
+            given.get(r) or options.image(i, f"rule {r}")
             for r, i in compat.workflow_images(self.workflow).items()
-            if i
+            if i or r in given
         }
         return sorted(found - {self.container_image})
 

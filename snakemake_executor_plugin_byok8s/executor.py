@@ -47,6 +47,7 @@ from byok8s.declare import plugin_fields
 from snakemake_executor_plugin_byok8s import (
     capacity,
     compat,
+    images,
     jobcommand,
     leftovers,
     options,
@@ -235,7 +236,9 @@ class Executor(stock.Executor):
             own = options.from_resources(dict(job.resources), job.name)
             rule_plan = self._rule_plans.get(job.name, options.Scheduling())
             plan = own.over(rule_plan.over(self._pod_settings.scheduling))
-            image = self._image(job, plan.image)
+            image = images.job_image(
+                job, plan.image, self._pod_settings.image, self.logger, self._said_image
+            )
             body = podspec.job_body(
                 name=name,
                 run=self.run_namespace,
@@ -266,27 +269,6 @@ class Executor(stock.Executor):
             raise WorkflowError(
                 f"could not create the Kubernetes Job for {status.job_label(job)}: {detail}"
             ) from exc
-
-    def _image(self, job: JobExecutorInterface, given: str | None) -> str:
-        """The image of a job's pod: its rule's `image` in the workflow config (or
-        k8s_image resource), else its `container:` directive, else the job image. A
-        group job's rules must agree, as its pod has one image."""
-        declared = {options.image(i, status.job_label(job)) for i in compat.container_images(job)}
-        if given and declared and declared != {given} and job.name not in self._said_image:
-            self._said_image.add(job.name)
-            self.logger.debug(
-                f"{status.job_label(job)}: image {given} from the workflow config, not "
-                f"{', '.join(sorted(declared))} from its container: directive"
-            )
-        if given:
-            return given
-        if len(declared) > 1:
-            raise ValueError(
-                f"{status.job_label(job)}: its rules name different images "
-                f"({', '.join(sorted(declared))}), but a group job runs in one pod: give its "
-                "rules the same container:, or set one in the workflow config's rules"
-            )
-        return declared.pop() if declared else self._pod_settings.image
 
     def print_job_error(self, job_info: SubmittedJobInfo, msg: Any = None, **kwargs: Any) -> None:
         """The job's error as byok8s words it: the stock remote executor adds "see
@@ -368,8 +350,9 @@ class Executor(stock.Executor):
             if not self.workflow.executor_settings.omit_job_cleanup:
                 # A failed Job's pods go at once: a pod deleted from outside is not a
                 # failure to the Job controller, which starts a new one that would
-                # race a retry of the same job.
-                self._delete_job(j.external_jobid, job_pods)
+                # race a retry of the same job. With no grace when its job's container
+                # ended: what may still run is the runtime's copy beside it.
+                self._delete_job(j.external_jobid, job_pods, ended=status.ended(pod))
 
     def _recheck(self, j: SubmittedJobInfo, result: status.Outcome, pod: Any) -> status.Outcome:
         """A pod gone before its job finished, read against the Job as it is now (the
@@ -473,9 +456,10 @@ class Executor(stock.Executor):
         )
         return by_job(listing.items)
 
-    def _delete_job(self, name: str, pods: Sequence[Any] = ()) -> None:
+    def _delete_job(self, name: str, pods: Sequence[Any] = (), ended: bool = False) -> None:
         """Delete a Job in the background (the API server's garbage collector
-        removes its pods), and the given pods of it now, with CANCEL_GRACE."""
+        removes its pods), and the given pods of it now, with CANCEL_GRACE, or none
+        when the job's container `ended` (a pod still running is gone at once)."""
         from kubernetes.client import V1DeleteOptions
         from kubernetes.client.exceptions import ApiException
 
@@ -489,7 +473,9 @@ class Executor(stock.Executor):
         for pod in pods:
             try:
                 self.kubeapi.delete_namespaced_pod(
-                    pod.metadata.name, self.namespace, grace_period_seconds=CANCEL_GRACE
+                    pod.metadata.name,
+                    self.namespace,
+                    grace_period_seconds=0 if ended else CANCEL_GRACE,
                 )
             except ApiException as exc:
                 if exc.status != 404:

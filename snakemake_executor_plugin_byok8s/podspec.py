@@ -22,7 +22,7 @@ from snakemake_executor_plugin_byok8s.options import Claim, Scheduling, Scratch,
 from snakemake_executor_plugin_byok8s.settings import BY_NAME
 
 CONTAINER = "snakemake"
-RUNTIME = "byok8s-runtime"  # the init container (and volume) that brings the job runtime
+RUNTIME = "byok8s-runtime"  # the container (and volume) that brings the job runtime
 RUN_LABEL = "byok8s.io/run"
 RULE_LABEL = "byok8s.io/rule"
 JOBID_LABEL = "byok8s.io/jobid"
@@ -42,6 +42,10 @@ UNPACK = (
 # In a rule's own image: the runtime's Python, checked first so that an image it
 # cannot run in fails at once, with one line, instead of in the middle of a job.
 RUNTIME_FAILED = 121  # the exit code of that check (status.py names it)
+RUNTIME_READY = f"{runtime.MOUNT}/.ready"  # written by the copy when done
+RUNTIME_BROKEN = f"{runtime.MOUNT}/.failed"  # written by the copy when it failed
+RUNTIME_REQUESTS = {"cpu": "10m", "memory": "16Mi"}  # the copy's (cp, for a second)
+RUNTIME_DISK = "512Mi"  # room for the runtime (about 260 MB) where disk is limited
 
 
 def runtime_check(image: str) -> str:
@@ -88,7 +92,7 @@ def job_body(
 ) -> k8s.V1Job:
     """The Job for one Snakemake job; `scheduling` is the job's own (its rule's on top
     of the run's), the run's when None; `image` its rule's own image, when it is not
-    the job image: then an init container of the job image brings the job runtime
+    the job image: then a container of the job image brings the job runtime
     (runtime.py), and `command` must start it from there (jobcommand.through_jobrun)."""
     import json
 
@@ -108,7 +112,10 @@ def job_body(
         name=CONTAINER,
         image=image,
         command=["/bin/sh"],
-        args=["-c", f"{runtime_check(image)} && {script}" if own else script],
+        args=[
+            "-c",
+            f"{waiting_for_runtime()}; {runtime_check(image)} && {script}" if own else script,
+        ],  # fmt: skip
         working_dir="/workdir",
         env=[
             k8s.V1EnvVar(
@@ -123,7 +130,7 @@ def job_body(
         volume_mounts=[k8s.V1VolumeMount(name="workdir", mount_path="/workdir")],
     )
     volumes = [k8s.V1Volume(name="workdir", empty_dir=k8s.V1EmptyDirVolumeSource())]
-    init = _runtime(container, volumes, settings.image) if own else []
+    copy = [_runtime(container, volumes, settings.image)] if own else []
     if settings.sources_in_secret:
         container.volume_mounts.append(
             k8s.V1VolumeMount(name="byok8s-sources", mount_path=SOURCES_DIR, read_only=True)
@@ -141,7 +148,7 @@ def job_body(
     pod_security = None
     if settings.privileged:
         container.security_context = k8s.V1SecurityContext(privileged=True)
-        for each in init:
+        for each in copy:
             each.security_context = container.security_context
     elif settings.run_as_user:
         uid = settings.run_as_user
@@ -152,7 +159,7 @@ def job_body(
             allow_privilege_escalation=False,
             capabilities=k8s.V1Capabilities(drop=["ALL"]),
         )
-        for each in init:
+        for each in copy:
             each.security_context = container.security_context
         # A user without a passwd entry gets HOME=/, which it cannot write to.
         container.args[1] = f"{USER_ENV}; {container.args[1]}"
@@ -161,8 +168,7 @@ def job_body(
         # only delays cancellation and node drains.
         termination_grace_period_seconds=TERMINATION_GRACE,
         security_context=pod_security,
-        init_containers=init or None,
-        containers=[container],
+        containers=[*copy, container],  # the copy first: the kubelet starts them in order
         volumes=volumes,
         restart_policy="Never",
         node_selector={**_node_selector(resources), **dict(plan.node_selector)} or None,
@@ -174,7 +180,7 @@ def job_body(
         or None,
     )
     container.image_pull_policy = plan.image_pull_policy
-    for each in init:
+    for each in copy:
         each.image_pull_policy = plan.image_pull_policy
     template = k8s.V1ObjectMeta(labels=labels, annotations=dict(plan.annotations) or None)
     return k8s.V1Job(
@@ -187,26 +193,49 @@ def job_body(
     )
 
 
-def _runtime(container: k8s.V1Container, volumes: list, job_image: str) -> list:
-    """The init container that copies the job runtime from the job image into an
-    emptyDir the job's container mounts read-only at runtime.MOUNT."""
+def _runtime(container: k8s.V1Container, volumes: list, job_image: str) -> k8s.V1Container:
+    """The container (of the job image) that copies the job runtime into an emptyDir
+    the job's container mounts read-only at runtime.MOUNT, and then ends. It runs
+    beside the job's container, which waits for it (waiting_for_runtime), not before
+    it as an init container: the kubelet starts a pod's next container only after it
+    notices the init container ended, up to a second (its relist) per job."""
     volumes.append(k8s.V1Volume(name=RUNTIME, empty_dir=k8s.V1EmptyDirVolumeSource()))
     container.volume_mounts.append(
         k8s.V1VolumeMount(name=RUNTIME, mount_path=runtime.MOUNT, read_only=True)
     )
-    copy = k8s.V1Container(
+    # Timestamps kept: the .pyc files stay valid (the mount point's own are not ours).
+    # In the background, so that the shell (PID 1, deaf to signals it does not trap)
+    # ends at once when the pod is deleted, as when the job failed before the copy did.
+    copy = (f"trap 'exit 143' TERM; cd {runtime.BUILT} && {{ cp -dR --preserve=mode,"
+            f"timestamps -- * {runtime.MOUNT}/ & wait $!; }} && : > {RUNTIME_READY} || "
+            f"{{ : > {RUNTIME_BROKEN}; exit 1; }}")  # fmt: skip
+    return k8s.V1Container(
         name=RUNTIME,
         image=job_image,
-        # Timestamps kept: the .pyc files stay valid (the mount point's own are not ours).
-        command=[
-            "/bin/sh",
-            "-c",
-            f"cd {runtime.BUILT} && cp -dR --preserve=mode,timestamps -- * {runtime.MOUNT}/",
-        ],  # fmt: skip
-        resources=container.resources,
+        command=["/bin/sh", "-c", copy],
+        resources=_runtime_resources(container.resources),
         volume_mounts=[k8s.V1VolumeMount(name=RUNTIME, mount_path=runtime.MOUNT)],
+        termination_message_policy="FallbackToLogsOnError",  # cp's own words, in the status
     )
-    return [copy]
+
+
+def _runtime_resources(job: k8s.V1ResourceRequirements) -> k8s.V1ResourceRequirements:
+    """The copy's own small requests (a pod asks for the sum of its containers'); and
+    room for the runtime on disk where the job's disk is limited, since the pod's
+    emptyDirs count against the sum of its containers' limits."""
+    requests = dict(RUNTIME_REQUESTS)
+    limits = {}
+    if "ephemeral-storage" in (job.limits or {}):
+        requests["ephemeral-storage"] = limits["ephemeral-storage"] = RUNTIME_DISK
+    return k8s.V1ResourceRequirements(requests=requests, limits=limits or None)
+
+
+def waiting_for_runtime() -> str:
+    """The job's container's first step in a rule's own image: wait until the runtime
+    is copied (sleep's fractions where it has them), or stop if the copy failed."""
+    nap = "sleep 0.05 2>/dev/null || sleep 1 2>/dev/null || :"
+    return (f"until [ -e {RUNTIME_READY} ]; do [ -e {RUNTIME_BROKEN} ] && exit {RUNTIME_FAILED}; "
+            f"{nap}; done")  # fmt: skip
 
 
 def _add_volumes(container: k8s.V1Container, volumes: list, settings: PodSettings) -> None:

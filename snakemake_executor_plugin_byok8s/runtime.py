@@ -3,8 +3,8 @@ directory that runs in any Linux image of the same CPU architecture, whatever it
 C library, with nothing set in the environment.
 
 A rule's own image (its `container:`) holds the user's tools and nothing of
-byok8s. Its pods get the runtime from an init container of the byok8s job image
-that copies it into an emptyDir mounted at MOUNT (podspec.py). The layout:
+byok8s. Its pods get the runtime from a container of the byok8s job image, beside
+the job's, that copies it into an emptyDir mounted at MOUNT (podspec.py). The layout:
 
     MOUNT/bin/python3        the interpreter: its ELF interpreter is MOUNT/lib's
                              loader and its DT_RPATH MOUNT/lib, so it loads

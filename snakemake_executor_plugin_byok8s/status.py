@@ -52,8 +52,8 @@ def outcome(job: Any, pod: Any | None, now: datetime | None = None) -> Outcome:
     container = container_status(pod)
     terminated = container.state.terminated if container and container.state else None
     copied = _runtime_copy(pod)
-    if terminated is None and copied is not None:
-        return copied
+    if copied is not None and (terminated is None or copied.state == "failed"):
+        return copied  # the job's container waits for it, or stopped because it failed
     if terminated is not None:
         ended = terminated.finished_at
         if terminated.exit_code == 0 and ended is not None and _past_deadline(job, ended):
@@ -138,9 +138,7 @@ def newest(pods: list[Any]) -> Any | None:
     if not pods:
         return None
     for pod in pods:
-        container = container_status(pod)
-        finished = container is not None and container.state and container.state.terminated
-        if pod.metadata.deletion_timestamp is not None and not finished:
+        if pod.metadata.deletion_timestamp is not None and not ended(pod):
             return pod
     return max(pods, key=lambda p: (p.metadata.creation_timestamp or 0, p.metadata.name))
 
@@ -181,16 +179,24 @@ def container_status(pod: Any | None) -> Any | None:
     return None
 
 
+def ended(pod: Any | None) -> bool:
+    """Whether the job's container in a pod has ended."""
+    container = container_status(pod)
+    return bool(container and container.state and container.state.terminated)
+
+
 def no_shell(message: str) -> bool:
     """Whether a container's start failed for want of /bin/sh (the runtime's words)."""
     return "/bin/sh" in message and "no such file" in message.lower()
 
 
 def _runtime_copy(pod: Any | None) -> Outcome | None:
-    """A failed or stuck init container that brings the job runtime (podspec.py)."""
+    """A failed or stuck container that brings the job runtime (podspec.py; an init
+    container in the pods of an earlier byok8s)."""
     if pod is None or pod.status is None:
         return None
-    found = [s for s in pod.status.init_container_statuses or () if s.name == RUNTIME]
+    statuses = [*(pod.status.init_container_statuses or ()), *(pod.status.container_statuses or ())]
+    found = [s for s in statuses if s.name == RUNTIME]
     state = found[0].state if found else None
     if state is None:
         return None
@@ -198,7 +204,7 @@ def _runtime_copy(pod: Any | None) -> Outcome | None:
     name = pod.metadata.name
     if state.terminated is not None and state.terminated.exit_code != 0:
         said = state.terminated.message or state.terminated.reason or "no message"
-        text = (f"its init container could not copy the job runtime from image {image} "
+        text = (f"its container {RUNTIME} could not copy the job runtime from image {image} "
                 f"(exit code {state.terminated.exit_code}: {said})")  # fmt: skip
         return Outcome("failed", text, name)
     waiting = state.waiting
@@ -269,7 +275,10 @@ def _spec_container(pod: Any) -> Any | None:
 
 def _spec_init(pod: Any) -> bool:
     """Whether the pod brings the job runtime (its rule's own image)."""
-    return pod.spec is not None and any(c.name == RUNTIME for c in pod.spec.init_containers or ())
+    spec = pod.spec
+    return spec is not None and any(
+        c.name == RUNTIME for c in [*(spec.init_containers or ()), *(spec.containers or ())]
+    )
 
 
 def _pod_condition(pod: Any, kind: str) -> Any | None:

@@ -272,3 +272,67 @@ def test_a_rules_own_image_is_its_tasks_container_with_the_runtime_from_the_node
     assert f"the job runtime does not run in image {tool}" in command
     assert tasks["b"]["containerSettings"] == {"imageName": IMAGE, "containerRunOptions": "--rm"}
     assert tasks["b"]["commandLine"].startswith("/bin/bash -c ")
+
+
+def test_the_workflow_configs_rule_image_is_its_tasks_container(
+    s3: dict, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rules.RULE.image` wins over the rule's container: (said with --verbose), gives
+    a rule without one its image, and is prefetched by the pool; the rules' pod options
+    are said to be ignored."""
+    bwa, samtools = "quay.io/biocontainers/bwa:0.7.17--h5bf99c6_8", "samtools:1.16"
+    (workdir / "Snakefile").write_text(
+        'rule all:\n    input: "a.txt", "b.txt"\n'
+        f'rule a:\n    output: "a.txt"\n    container: "docker://{bwa}"\n'
+        '    shell: "echo a > {output}"\n'
+        'rule b:\n    output: "b.txt"\n    shell: "echo b > {output}"\n'
+    )
+    rules = {"a": {"image": samtools, "node_selector": {"pool": "big"}},
+             "b": {"image": f"docker://{bwa}"}}  # fmt: skip
+    write_json(workdir / "wf.json", {"snakefile": "Snakefile", "targets": ["all"], "rules": rules})
+    write_json(workdir / "params.json", {})
+    fake = FakeBatch()
+    fake.install(monkeypatch)
+    result = invoke("wf.json", "params.json", "--bucket", f"s3://{s3['bucket']}/given",
+                    "--s3-endpoint-url", s3["endpoint"], "--verbose", *BATCH)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "rules: node_selector only apply to pods (--executor kubernetes)" in result.stderr
+    assert f"rule a [job 1]: image {samtools} from the workflow config, not {bwa}" in (
+        result.stderr
+    )
+    (pool,) = fake.pools.values()
+    vm = pool["properties"]["deploymentConfiguration"]["virtualMachineConfiguration"]
+    assert vm["containerConfiguration"]["containerImageNames"] == [IMAGE, bwa, samtools]
+    tasks = {t["add"]["displayName"]: t["add"] for t in fake.tasks.values()}
+    assert tasks["a"]["containerSettings"]["imageName"] == samtools
+    assert tasks["b"]["containerSettings"]["imageName"] == bwa
+    for name in ("a", "b"):
+        got = s3["client"].get_object(Bucket=s3["bucket"], Key=f"given/{name}.txt")["Body"]
+        assert got.read() == f"{name}\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("rules", "fragments"),
+    [
+        ({"nope": {"image": "samtools:1.16"}},
+         ["rules: 'nope' is not a rule of this workflow", "its rules: a"]),
+        ({"a": {"image": ""}}, ["rules: a: image '' is empty"]),
+        ({"a": {"image": "two words"}}, ["image 'two words' is not an image reference"]),
+        ({"a": "samtools"}, ["rules: a must be a mapping"]),
+    ],
+)  # fmt: skip
+def test_a_bad_rule_image_for_batch_is_one_line_and_sends_nothing(
+    s3: dict, workdir: Path, monkeypatch: pytest.MonkeyPatch, rules: dict, fragments: list
+) -> None:
+    (workdir / "Snakefile").write_text(
+        'rule a:\n    output: "a.txt"\n    shell: "touch {output}"\n'
+    )
+    write_json(workdir / "wf.json", {"snakefile": "Snakefile", "rules": rules})
+    write_json(workdir / "params.json", {})
+    fake = FakeBatch()
+    fake.install(monkeypatch)
+    result = invoke("wf.json", "params.json", "--bucket", f"s3://{s3['bucket']}/bad",
+                    "--s3-endpoint-url", s3["endpoint"], *BATCH)  # fmt: skip
+    assert_one_line_error(result, ExitCode.CONFIG, *fragments)
+    assert not fake.calls
+    assert "Contents" not in s3["client"].list_objects_v2(Bucket=s3["bucket"], Prefix="bad/")

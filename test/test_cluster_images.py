@@ -1,8 +1,8 @@
 """A rule's own image on the local Kubernetes: tool images built from Debian
-packages with no Python (test/cluster/tool-images.txt) get the job runtime from an
-init container; the bundled varcall workflow calls exactly the planted SNPs
-through S3 and through Azure; the user's command sees the image's environment;
-images that cannot work fail at once, in one line."""
+packages with no Python (test/cluster/tool-images.txt) get the job runtime from a
+container of the job image beside the job's; the bundled varcall workflow calls
+exactly the planted SNPs through S3 and through Azure; the user's command sees
+the image's environment; images that cannot work fail at once, in one line."""
 
 from __future__ import annotations
 
@@ -48,22 +48,24 @@ def planted(truth: str) -> list[tuple[str, int, str, str]]:
 
 
 def assert_tool_pods(pods: dict[str, Any], job_image: str) -> None:
-    """Each tool rule's pod ran in its tool image with the runtime's init container
-    (of the job image); simulate, which names no image, in the job image alone."""
+    """Each tool rule's pod ran in its tool image beside the runtime's copy (a
+    container of the job image), both ended well; simulate, which names no image, in
+    the job image alone."""
     from snakemake_executor_plugin_byok8s import podspec
 
     by_rule: dict[str, set[str]] = {}
     for pod in pods.values():
         rule = pod.metadata.labels[podspec.RULE_LABEL]
-        (container,) = pod.spec.containers
+        *copy, container = pod.spec.containers
         by_rule.setdefault(rule, set()).add(container.image)
-        terminated = pod.status.container_statuses[0].state.terminated
-        assert terminated is not None and terminated.exit_code == 0, (rule, pod.status)
-        init = pod.spec.init_containers or []
+        assert not pod.spec.init_containers
+        for each in pod.status.container_statuses:
+            terminated = each.state.terminated
+            assert terminated is not None and terminated.exit_code == 0, (rule, pod.status)
         if rule == "simulate":
-            assert container.image == job_image and not init
+            assert container.image == job_image and not copy
         else:
-            assert [(c.name, c.image) for c in init] == [(podspec.RUNTIME, job_image)]
+            assert [(c.name, c.image) for c in copy] == [(podspec.RUNTIME, job_image)]
             mounts = {m.mount_path: m.read_only for m in container.volume_mounts}
             assert mounts["/byok8s/rt"] is True
     assert by_rule == {"simulate": {job_image}, **{r: {i} for r, i in TOOL_RULES.items()}}

@@ -1,5 +1,5 @@
-"""A rule's own image, without a cluster: the exact pod spec (an init container of
-the job image brings the job runtime), the command that starts the runtime's
+"""A rule's own image, without a cluster: the exact pod spec (a container of the job
+image brings the job runtime), the command that starts the runtime's
 Python, image references as rules give them, and what a failed or stuck pod says.
 The runtime itself runs in test_cluster_images.py."""
 
@@ -25,26 +25,29 @@ def spec(image: str | None, **settings: object) -> dict:
     return k8s.ApiClient().sanitize_for_serialization(job)["spec"]["template"]["spec"]
 
 
-def test_a_rules_own_image_gets_the_runtime_from_an_init_container() -> None:
+def test_a_rules_own_image_gets_the_runtime_from_a_container_beside_it() -> None:
     pod = spec(TOOL)
-    (main,) = pod["containers"]
-    (init,) = pod["initContainers"]
-    assert main["image"] == TOOL and init["image"] == SETTINGS.image
-    assert init["name"] == podspec.RUNTIME
-    assert init["command"][:2] == ["/bin/sh", "-c"]
-    assert f"cd {runtime.BUILT} && cp -dR --preserve=mode,timestamps" in init["command"][2]
+    copy, main = pod["containers"]
+    assert "initContainers" not in pod
+    assert main["image"] == TOOL and copy["image"] == SETTINGS.image
+    assert copy["name"] == podspec.RUNTIME
+    assert copy["command"][:2] == ["/bin/sh", "-c"]
+    assert f"cd {runtime.BUILT} && {{ cp -dR --preserve=mode,timestamps" in copy["command"][2]
+    assert copy["terminationMessagePolicy"] == "FallbackToLogsOnError"
     assert {"name": podspec.RUNTIME, "emptyDir": {}} in pod["volumes"]
-    assert {"name": podspec.RUNTIME, "mountPath": runtime.MOUNT} in init["volumeMounts"]
+    assert {"name": podspec.RUNTIME, "mountPath": runtime.MOUNT} in copy["volumeMounts"]
     assert {"name": podspec.RUNTIME, "mountPath": runtime.MOUNT, "readOnly": True} in main[
         "volumeMounts"
     ]
-    # Same user, no privileges, same requests (the pod's effective request is unchanged).
-    assert init["securityContext"] == main["securityContext"]
-    assert init["resources"] == main["resources"]
+    # Same user, no privileges; its own small requests (a pod asks for the sum).
+    assert copy["securityContext"] == main["securityContext"]
+    assert copy["resources"] == {"requests": podspec.RUNTIME_REQUESTS}
+    assert copy.get("imagePullPolicy") == main.get("imagePullPolicy")
     script = main["args"][1]
     # Checked first, sources unpacked and Snakemake run by the runtime's Python; the
     # image's own `python` is never used, and nothing is put into the environment.
     check = podspec.runtime_check(TOOL)
+    assert script.index(podspec.waiting_for_runtime()) < script.index(check)
     assert script.index(check) < script.index("tarfile")
     assert f"{runtime.COMMAND} -c 'import sys, tarfile" in script
     assert " python " not in f" {script} " and "LD_LIBRARY_PATH" not in script
@@ -53,12 +56,41 @@ def test_a_rules_own_image_gets_the_runtime_from_an_init_container() -> None:
 
 
 @pytest.mark.parametrize("image", [None, "", SETTINGS.image])
-def test_the_job_image_itself_needs_no_init_container(image: str | None) -> None:
+def test_the_job_image_itself_needs_no_runtime_copy(image: str | None) -> None:
     pod = spec(image)
-    assert "initContainers" not in pod
+    assert "initContainers" not in pod and len(pod["containers"]) == 1
     assert pod["containers"][0]["image"] == SETTINGS.image
     assert runtime.MOUNT not in str(pod["volumes"]) + str(pod["containers"][0]["volumeMounts"])
     assert podspec.runtime_check(SETTINGS.image) not in pod["containers"][0]["args"][1]
+
+
+def test_the_job_waits_for_the_runtime_and_stops_when_its_copy_failed(tmp_path: Path) -> None:
+    """The wait as /bin/sh runs it: until the copy says it is ready (a real wait, ended
+    by the copy's mark), or at once with the runtime's exit code when it failed."""
+    wait = podspec.waiting_for_runtime().replace(runtime.MOUNT, str(tmp_path))
+    ready, broken = (p.replace(runtime.MOUNT, str(tmp_path)) for p in
+                     (podspec.RUNTIME_READY, podspec.RUNTIME_BROKEN))  # fmt: skip
+    waiting = subprocess.Popen(["/bin/sh", "-c", f"{wait}; echo started"], stdout=subprocess.PIPE)
+    with pytest.raises(subprocess.TimeoutExpired):
+        waiting.wait(timeout=0.5)
+    Path(ready).touch()
+    assert waiting.communicate(timeout=30)[0] == b"started\n"
+    Path(ready).unlink()
+    Path(broken).touch()
+    done = subprocess.run(["/bin/sh", "-c", f"{wait}; echo started"], capture_output=True)
+    assert done.returncode == podspec.RUNTIME_FAILED and not done.stdout
+
+
+def test_the_copy_has_room_on_disk_where_the_jobs_disk_is_limited() -> None:
+    """With scale=0 a job's disk is a limit, and the pod's emptyDirs (the runtime's
+    too) count against the sum of its containers' limits."""
+    job = podspec.job_body(name="j", run="r", rule="a", jobid=1, command="true",
+                           resources={"_cores": 1, "disk_mb": 100, "scale": 0},
+                           settings=SETTINGS, image=TOOL)  # fmt: skip
+    copy, main = job.spec.template.spec.containers
+    assert main.resources.limits["ephemeral-storage"] == "100M"
+    assert copy.resources.limits == {"ephemeral-storage": podspec.RUNTIME_DISK}
+    assert copy.resources.requests["ephemeral-storage"] == podspec.RUNTIME_DISK
 
 
 def test_the_runtime_check_names_the_image_and_exits_with_its_own_code(tmp_path: Path) -> None:
@@ -122,18 +154,24 @@ def _status(name: str, image: str, state: object) -> list[k8s.V1ContainerStatus]
                                   restart_count=0, state=state)]  # fmt: skip
 
 
-def _pod(init: object = None, main: object = None, init_spec: bool = True) -> k8s.V1Pod:
-    runtime_copy = [k8s.V1Container(name=podspec.RUNTIME, image="job:1")] if init_spec else None
+def _pod(copy: object = None, main: object = None, copy_spec: bool = True,
+         old: bool = False) -> k8s.V1Pod:  # fmt: skip
+    """A pod in a rule's own image; `old`: its runtime copy an init container, as in
+    an earlier byok8s's pods."""
+    runtime_copy = [k8s.V1Container(name=podspec.RUNTIME, image="job:1")] if copy_spec else []
+    job = [k8s.V1Container(name=podspec.CONTAINER, image=TOOL)]
+    copied = _status(podspec.RUNTIME, "job:1", copy) or []
+    ran = _status(podspec.CONTAINER, TOOL, main) or []
     return k8s.V1Pod(
         metadata=k8s.V1ObjectMeta(name="p1"),
         spec=k8s.V1PodSpec(
-            containers=[k8s.V1Container(name=podspec.CONTAINER, image=TOOL)],
-            init_containers=runtime_copy,
+            containers=job if old else runtime_copy + job,
+            init_containers=runtime_copy if old else None,
         ),  # fmt: skip
         status=k8s.V1PodStatus(
             phase="Pending",
-            init_container_statuses=_status(podspec.RUNTIME, "job:1", init),
-            container_statuses=_status(podspec.CONTAINER, TOOL, main),
+            init_container_statuses=copied if old else None,
+            container_statuses=ran if old else copied + ran,
         ),
     )
 
@@ -157,20 +195,28 @@ def test_an_image_without_a_shell_says_so() -> None:
 def test_a_runtime_that_does_not_run_says_so() -> None:
     result = status.outcome(JOB, _pod(main=_ended(podspec.RUNTIME_FAILED, "Error")))
     assert result.reason.startswith(f"byok8s's job runtime does not run in image {TOOL}")
-    plain = status.outcome(JOB, _pod(main=_ended(podspec.RUNTIME_FAILED, "Error"), init_spec=False))
+    plain = status.outcome(JOB, _pod(main=_ended(podspec.RUNTIME_FAILED, "Error"), copy_spec=False))
     assert plain.reason == f"exited with code {podspec.RUNTIME_FAILED}"
 
 
-def test_the_init_container_failing_or_not_pulled_says_so() -> None:
-    failed = status.outcome(JOB, _pod(init=_ended(1, "Error", "cp: disk full")))
-    assert failed.state == "failed" and failed.reason == (
-        "its init container could not copy the job runtime from image job:1 "
-        "(exit code 1: cp: disk full)")  # fmt: skip
+@pytest.mark.parametrize("old", [False, True])
+def test_the_runtime_copy_failing_or_not_pulled_says_so(old: bool) -> None:
+    """Said as the copy's failure, also when the job's container stopped for it; and
+    so for the init container of an earlier byok8s's pods."""
+    broken = _ended(1, "Error", "cp: disk full")
+    for main in (None, _ended(podspec.RUNTIME_FAILED, "Error")):
+        failed = status.outcome(JOB, _pod(copy=broken, main=main, old=old))
+        assert failed.state == "failed" and failed.reason == (
+            f"its container {podspec.RUNTIME} could not copy the job runtime from image "
+            "job:1 (exit code 1: cp: disk full)")  # fmt: skip
     waiting = k8s.V1ContainerState(waiting=k8s.V1ContainerStateWaiting(
         reason="ImagePullBackOff", message="not found"))  # fmt: skip
-    stuck = status.outcome(JOB, _pod(init=waiting))
+    running = k8s.V1ContainerState(running=k8s.V1ContainerStateRunning())
+    stuck = status.outcome(JOB, _pod(copy=waiting, main=None if old else running, old=old))
     assert stuck.state == "running" and stuck.stuck
     assert stuck.waiting == "image job:1 cannot be pulled (ImagePullBackOff: not found)"
+    copied = status.outcome(JOB, _pod(copy=_ended(0, "Completed"), main=_ended(0, "Completed")))
+    assert copied.state == "succeeded"
 
 
 def test_the_images_a_workflow_names_for_doctor(tmp_path: Path, monkeypatch) -> None:

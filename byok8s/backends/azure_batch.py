@@ -5,12 +5,14 @@ byok8s.batch_plugin)."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import logging
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from byok8s.backends.base import Backend, Given
+from byok8s.backends.base import Backend, Given, check_rules
 from byok8s.declare import Option
 from byok8s.errors import ConfigError
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 ACCOUNT_URL_RE = re.compile(r"^https://[a-z0-9]{3,24}\.[a-z0-9-]+\.batch\.azure\.com/?$")
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 OWNER = "azure-batch"
+log = logging.getLogger(__name__)
 
 
 def _batch(**kwargs: Any) -> Option:
@@ -84,6 +87,27 @@ def resolve(values: Mapping[str, Any], sources: Mapping[str, str]) -> Mapping[st
     return MappingProxyType({**values, **flags, "az_batch_account_url": url.rstrip("/")})
 
 
+def rules(given: Given) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The workflow config's `rules`: each `rules.RULE.image`, checked (the rule's task
+    container; it wins over its container:), and the names of each rule's other
+    options, which are for pods."""
+    from snakemake_executor_plugin_byok8s import options
+
+    images: dict[str, str] = {}
+    pods: dict[str, list[str]] = {}
+    for rule, plan in dict(given.wf_config.get("rules", {})).items():
+        where = f"workflow config {given.config_file}: rules: {rule}"
+        if not isinstance(plan, dict):
+            raise ConfigError(f"{where} must be a mapping (of image and pod options)")
+        if "image" in plan:
+            try:
+                images[rule] = options.image(plan["image"], where)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        pods[rule] = sorted(k for k in plan if k != "image")
+    return images, pods
+
+
 class AzureBatchBackend(Backend):
     plugin = "byok8s-batch"
     module = "byok8s.batch_plugin"
@@ -97,15 +121,29 @@ class AzureBatchBackend(Backend):
                 "--executor azure-batch needs snakemake-executor-plugin-azure-batch; "
                 "install it with: pip install 'byok8s[azure-batch]'"
             )
+        pods_only = sorted({k for plan in cfg.backend["pod_options"].values() for k in plan})
+        if pods_only:
+            log.warning("workflow config rules: %s only apply to pods (--executor kubernetes); "
+                        "ignored for this azure-batch run", ", ".join(pods_only))  # fmt: skip
 
     def check(self, given: Given) -> Mapping[str, Any]:
-        return resolve(given.values, given.sources)
+        images, pods = rules(given)
+        resolved = resolve(given.values, given.sources)
+        return MappingProxyType({**resolved, "rule_images": images, "pod_options": pods})
+
+    def check_workflow(self, cfg: RunConfig, images: Mapping[str, str | None]) -> None:
+        check_rules(cfg, cfg.backend["pod_options"], images)
 
     def record(self, cfg: RunConfig) -> dict[str, Any]:
-        return {o.plugin: cfg.backend[o.name] for o in OPTIONS}
+        return {
+            **{o.plugin: cfg.backend[o.name] for o in OPTIONS},
+            "rule_images": dict(cfg.backend["rule_images"]),
+        }
 
     def settings(self, cfg: RunConfig, run: Run | None = None) -> dict[str, Any]:
-        return {**self.record(cfg), "keep_sources": cfg.keep_sources}
+        found = {**self.record(cfg), "keep_sources": cfg.keep_sources}
+        found["rule_images"] = json.dumps(found["rule_images"], sort_keys=True)
+        return found
 
     def describe(self, cfg: RunConfig) -> str:
         if not isinstance(cfg.backend, Mapping):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from byok8s.errors import ConfigError
 
 if TYPE_CHECKING:
     from byok8s.config import RunConfig
@@ -84,3 +86,23 @@ class Backend:
     def remove_dead_run(self, cfg: RunConfig, held: dict[str, Any]) -> None:
         """`--unlock`: remove what the run holding the lock `held` left behind,
         saying what first."""
+
+
+def check_rules(cfg: RunConfig, names: Iterable[str], images: Mapping[str, str | None]) -> None:
+    """For a backend that runs rules in their images: the workflow config's `rules`
+    (`names`) are rules of the workflow, and each rule's `container:` is an image it
+    can run."""
+    from snakemake_executor_plugin_byok8s import options
+
+    where = f"workflow config {cfg.workflow.config_file}: rules"
+    for name in names:
+        if name not in images:
+            known = ", ".join(sorted(images)) or "none"
+            raise ConfigError(f"{where}: {name!r} is not a rule of this workflow (its "
+                              f"rules: {known}); fix the name or remove it")  # fmt: skip
+    for name, image in sorted(images.items()):
+        if image is not None:
+            try:
+                options.image(image, f"rule {name}'s container")
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None

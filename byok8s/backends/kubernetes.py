@@ -7,8 +7,8 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from byok8s.backends.base import Backend, Given
-from byok8s.errors import ClusterError, ConfigError
+from byok8s.backends.base import Backend, Given, check_rules
+from byok8s.errors import ClusterError
 from byok8s.kube import check_namespace, core_api, short
 
 if TYPE_CHECKING:
@@ -40,22 +40,7 @@ class KubernetesBackend(Backend):
             log.warning("TLS verification is off for %s (insecure-skip-tls-verify)", config.host)
 
     def check_workflow(self, cfg: RunConfig, images: Mapping[str, str | None]) -> None:
-        """The workflow config's `rules` name rules of the workflow, and each rule's
-        `container:` is an image Kubernetes can run."""
-        from snakemake_executor_plugin_byok8s import options
-
-        where = f"workflow config {cfg.workflow.config_file}: rules"
-        for name in (cfg.backend.get("scheduling") or {}).get("rules", {}):
-            if name not in images:
-                known = ", ".join(sorted(images)) or "none"
-                raise ConfigError(f"{where}: {name!r} is not a rule of this workflow (its "
-                                  f"rules: {known}); fix the name or remove it")  # fmt: skip
-        for name, image in sorted(images.items()):
-            if image is not None:
-                try:
-                    options.image(image, f"rule {name}'s container")
-                except ValueError as exc:
-                    raise ConfigError(str(exc)) from None
+        check_rules(cfg, (cfg.backend.get("scheduling") or {}).get("rules", {}), images)
 
     def settings(self, cfg: RunConfig, run: Run | None = None) -> dict[str, Any]:
         return {
