@@ -85,14 +85,16 @@ def main() -> int:
 
 
 def _commit() -> str:
-    """The commit measured, marked when the tree differs from it."""
+    """The commit measured, marked when the tree differs from it (results aside: an
+    earlier run's files change nothing that is measured)."""
     import subprocess
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
 
     head = git("rev-parse", "--short=12", "HEAD").strip() or "unknown"
-    return head + (" (with uncommitted changes)" if git("status", "--porcelain").strip() else "")
+    changed = git("status", "--porcelain", "--", ".", ":!bench/results").strip()
+    return head + (" (with uncommitted changes)" if changed else "")
 
 
 def _help_seconds(runs: int = 7) -> float:
