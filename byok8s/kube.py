@@ -106,6 +106,7 @@ def job_log(namespace: str, k8s_job: str) -> str | None:
     from kubernetes.client.exceptions import ApiException
 
     from byok8s.errors import Byok8sError
+    from snakemake_executor_plugin_byok8s import usage
     from snakemake_executor_plugin_byok8s.podspec import CONTAINER
 
     try:
@@ -116,11 +117,10 @@ def job_log(namespace: str, k8s_job: str) -> str | None:
         if not pods:
             return None
         newest = max(pods, key=lambda p: p.metadata.creation_timestamp)
-        return str(
-            api.read_namespaced_pod_log(
-                newest.metadata.name, namespace, container=CONTAINER, _request_timeout=TIMEOUT
-            )
+        text = api.read_namespaced_pod_log(
+            newest.metadata.name, namespace, container=CONTAINER, _request_timeout=TIMEOUT
         )
+        return usage.without(str(text))  # the usage line is the record's, not the reader's
     except (ApiException, Byok8sError, OSError) as exc:
         logging.getLogger(__name__).debug("no log from the cluster: %s", exc)
         return None

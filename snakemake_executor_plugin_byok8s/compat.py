@@ -13,6 +13,9 @@ Snakemake alone fails on a cluster without a shared filesystem.
   writer left blocks for ever, so a pipe group's pod never ends. Pipes and
   service outputs live only while their group runs: they are not stored. In
   the job (snakemake_executor_plugin_byok8s.jobrun).
+- snakemake 9.27, `snakemake.io._IOFile.retrieve_from_storage` and
+  `store_in_storage`: wrapped to count the bytes a job stages in and out and the
+  time it takes (usage.py), for the run record; nothing else changes. In the job.
 - snakemake 9.27, `snakemake.checkpoints.Checkpoint.get` and `_IOFile.is_storage`
   / `storage_object`: a checkpoint's outputs are fetched from storage to the
   process that asks for them (`checkpoints.NAME.get(...)`, in an input function),
@@ -93,7 +96,9 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 CHECKED = {
@@ -125,6 +130,7 @@ NAMES = (
     "snakemake_storage_plugin_s3:StorageObject.is_dir",
     "snakemake_storage_plugin_s3:StorageObject.get_subkeys",
     "snakemake.io:_IOFile.store_in_storage",
+    "snakemake.io:_IOFile.retrieve_from_storage",  # measure_staging()
     "snakemake.io:_IOFile.size",
     "snakemake.io:_IOFile.checksum",
     "snakemake.io:expand",
@@ -253,6 +259,42 @@ def apply() -> None:
         return bool(self._is_dir)
 
     _replace(s3.StorageObject, "is_dir", lambda _: is_dir)
+
+
+def measure_staging(tally: Any) -> None:
+    """Count what a remote job stages in and out, and the seconds it takes, into
+    `tally` (usage.Tally): around each file's retrieval and store."""
+    from snakemake.io import _IOFile
+
+    def timed(way: str) -> Callable[[Any], Any]:
+        def make(original: Any) -> Any:
+            async def staged(self: Any) -> None:
+                started = time.monotonic()
+                if way == "out":
+                    size = _local_size(self.file)
+                await original(self)
+                if way == "in":
+                    size = _local_size(self.file)
+                tally.staged(way, size if self.is_storage else 0, time.monotonic() - started)
+
+            return staged
+
+        make.__qualname__ = f"measure_staging_{way}"
+        return make
+
+    _replace(_IOFile, "retrieve_from_storage", timed("in"))
+    _replace(_IOFile, "store_in_storage", timed("out"))
+
+
+def _local_size(path: str) -> int:
+    """A local file's size, or a directory's files' (0 for none)."""
+    found = Path(path)
+    try:
+        if found.is_dir():
+            return sum(f.stat().st_size for f in found.rglob("*") if f.is_file())
+        return found.stat().st_size
+    except OSError:
+        return 0
 
 
 def apply_in_job(home: str | None = None, own_image: bool = False) -> None:

@@ -56,6 +56,7 @@ from snakemake_executor_plugin_byok8s import (
     settings,
     sources,
     status,
+    usage,
 )
 from snakemake_executor_plugin_byok8s.follow import FOLLOW_MARK, Follower
 from snakemake_executor_plugin_byok8s.journal import Journal
@@ -488,7 +489,7 @@ class Executor(stock.Executor):
         if result.pod and result.started:
             text = self._pod_log(result.pod)
             log_file = self.log_path / f"{j.external_jobid}.log"
-            log_file.write_text(text)
+            log_file.write_text(usage.without(text))
             lines = status.log_tail(text)
         try:
             self.journal.finished(j, result, pod, text)

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from snakemake_executor_plugin_byok8s import usage
 from snakemake_executor_plugin_byok8s.podspec import CONTAINER
 from snakemake_executor_plugin_byok8s.status import container_status
 
@@ -69,4 +70,6 @@ class Follower:
                     self._streams.remove(stream)
 
     def _line(self, label: str, raw: bytes) -> None:
-        self.emit(f"{label} | {raw.decode(errors='replace').rstrip()}")
+        text = raw.decode(errors="replace").rstrip()
+        if not text.startswith(usage.MARK):  # for the record, not the reader
+            self.emit(f"{label} | {text}")

@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from snakemake_executor_plugin_byok8s import compat, runtime
+from snakemake_executor_plugin_byok8s import compat, runtime, usage
 from snakemake_executor_plugin_byok8s.jobcommand import HOME_OPTION
 
 
@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> None:
         home = args.pop(0)[len(HOME_OPTION) :]
         link_home(Path(home))
         args = plain_names(args, home)
+    tally = usage.Tally()
     compat.apply_in_job(home, own_image=sys.prefix == runtime.MOUNT)
+    compat.measure_staging(tally)
     register_own_storage()
     from snakemake.cli import main as snakemake
 
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     # left running (one feeding `from_queue()`, say) must not keep the pod alive.
     logging.shutdown()
     sys.stdout.flush()
+    print(usage.line(tally.measured()), file=sys.stderr)
     sys.stderr.flush()
     os._exit(code)
 

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from snakemake_executor_plugin_byok8s import usage
 from snakemake_executor_plugin_byok8s.podspec import label_value
-from snakemake_executor_plugin_byok8s.status import container_status
+from snakemake_executor_plugin_byok8s.status import OOM, container_status, memory_limit
 
 JOURNAL = "jobs.jsonl"
 LOGS = "logs"
@@ -58,9 +59,14 @@ class Journal:
             **_container_times(pod),
             "ended": _now(),
         }
+        measured = usage.parse(log) if log is not None else None
+        if result.reason and result.reason.startswith(OOM):  # killed before it could say
+            measured = {**(measured or {}), "oom": True,
+                        "memory_limit_bytes": _limit_bytes(memory_limit(pod))}  # fmt: skip
+        entry["usage"] = measured
         if log is not None:
             name = log_name(keys["jobid"], keys["rule"], keys["attempt"])
-            (self.root / LOGS / name).write_text(log)
+            (self.root / LOGS / name).write_text(usage.without(log))
             entry["log"] = f"{LOGS}/{name}"
         self._write(entry)
 
@@ -97,3 +103,16 @@ def _container_times(pod: Any) -> dict[str, str | None]:
     if status.state.terminated is not None and status.state.terminated.finished_at:
         times["finished"] = status.state.terminated.finished_at.isoformat()
     return times
+
+
+def _limit_bytes(quantity: str | None) -> int | None:
+    """A memory limit as the pod spec has it (podspec: "2000M"; or "2Gi" ...), in bytes."""
+    if not quantity:
+        return None
+    units = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+             "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}  # fmt: skip
+    number = quantity.rstrip("kKMGTi")
+    try:
+        return int(float(number) * units[quantity[len(number) :]])
+    except (KeyError, ValueError):
+        return None

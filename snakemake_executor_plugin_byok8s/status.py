@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from snakemake_executor_plugin_byok8s import usage
 from snakemake_executor_plugin_byok8s.podspec import CONTAINER, RUNTIME, RUNTIME_FAILED
+
+OOM = "killed for running out of memory"  # how a job killed for its memory is said
 
 LOG_TAIL_LINES = 20
 DEADLINE = "DeadlineExceeded: Job was active longer than specified deadline"  # as Kubernetes says
@@ -147,7 +150,7 @@ def log_tail(text: str, lines: int = LOG_TAIL_LINES) -> list[str]:
     """The last lines of a pod log that say what went wrong: when the job's own
     command failed, its output up to Snakemake's exception and the two lines
     naming the command and its exit status (the rest repeats what the user sees)."""
-    kept = [line.rstrip() for line in text.splitlines() if line.strip()]
+    kept = [line.rstrip() for line in usage.without(text).splitlines() if line.strip()]
     for i, line in enumerate(kept):
         if line.strip() == "RuleException:":
             return kept[max(i - lines + 2, 0) : i] + [s.strip() for s in kept[i + 1 : i + 3]]
@@ -230,17 +233,15 @@ def _exit_reason(terminated: Any, pod: Any) -> str:
         return (f"byok8s's job runtime does not run in image {image} (exit code "
                 f"{RUNTIME_FAILED}; its error is in the pod log)")  # fmt: skip
     if terminated.reason == "OOMKilled":
-        limit = _memory_limit(pod)
-        return "killed for running out of memory (OOMKilled" + (
-            f", memory limit {limit})" if limit else ")"
-        )
+        limit = memory_limit(pod)
+        return OOM + " (OOMKilled" + (f", memory limit {limit})" if limit else ")")
     text = f"exited with code {terminated.exit_code}"
     if terminated.reason and terminated.reason != "Error":
         text += f" ({terminated.reason})"
     return text
 
 
-def _memory_limit(pod: Any) -> str | None:
+def memory_limit(pod: Any) -> str | None:
     container = _spec_container(pod)
     if container is not None and container.resources and container.resources.limits:
         return container.resources.limits.get("memory")

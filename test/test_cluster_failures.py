@@ -4,10 +4,13 @@ image that cannot be pulled (waiting, then failed after --pending-timeout)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from test_cluster_e2e import left_behind, own_workflow, run_on_s3
+
+from byok8s import records
 
 pytestmark = pytest.mark.cluster
 
@@ -36,6 +39,13 @@ def test_a_job_past_its_memory_is_oomkilled_and_says_so(
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("byok8s: error: 1 job failed: rule greedy [job 1]")
     assert left_behind(on_cluster)["jobs"] == []
+    # The record says the limit it hit, and what the container used up to it when
+    # Snakemake outlived the killed command.
+    record = json.loads(next((workdir / records.RUNS).glob(f"*/{records.RECORD}")).read_text())
+    (attempt,) = next(j for j in record["jobs"] if j["rule"] == "greedy")["attempts"]
+    used = attempt["usage"]
+    assert used["oom"] is True and used["memory_limit_bytes"] == 400_000_000, used
+    assert used.get("peak_bytes") is None or used["peak_bytes"] >= 0.9 * 400_000_000, used
 
 
 def test_an_image_that_cannot_be_pulled_fails_after_the_pending_timeout(

@@ -178,6 +178,65 @@ rule all:
     assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
 
 
+TOOL_PAIR = f"""
+container: "docker://{BWA}"
+rule all:
+    input: "fast.txt", "slow.txt"
+rule fast:
+    output: "fast.txt"
+    shell: "echo fast > {{output}}"
+rule slow:
+    output: "slow.txt"
+    shell: "echo slow-started; sleep 15; echo slow > {{output}}"
+"""
+
+
+def test_in_a_tool_image_follow_infra_retries_and_ctrl_c_work_as_in_the_job_image(
+    on_cluster: dict, cluster_s3: dict, workdir: Path
+) -> None:
+    """A followed run whose pod is evicted mid-job goes on with a new pod (the log of
+    each shown as it runs); a run interrupted by Ctrl-C cancels its tool-image pods
+    at once, and nothing is left."""
+    import signal
+    import time
+
+    from test_cluster_faults import (
+        NOTHING,
+        bucket_args,
+        byok8s,
+        running_pods,
+        take_pod_when_running,
+        wait_until,
+    )  # fmt: skip
+
+    wf, params = own_workflow(workdir, TOOL_PAIR)
+    args = [wf, params, *on_cluster["options"]]
+    proc = byok8s(*args, *bucket_args(cluster_s3, "toolfault"), "--follow", cwd=workdir)
+    evicted = take_pod_when_running(on_cluster, "slow", evict=True)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert [line for line in stderr.splitlines() if f"pod {evicted} was deleted" in line]
+    started = [line for line in stderr.splitlines() if line.endswith("| slow-started")]
+    assert len(started) == 2 and started[0].startswith("rule slow [job "), stderr
+    assert s3_text(cluster_s3, "toolfault/slow.txt") == "slow\n"
+    assert s3_text(cluster_s3, "toolfault/fast.txt") == "fast\n"
+    wait_until("no Job, pod or Secret left", lambda: left_behind(on_cluster) == NOTHING)
+
+    (workdir / "Snakefile").write_text(TOOL_PAIR.replace("sleep 15", "sleep 300"))
+    proc = byok8s(*args, *bucket_args(cluster_s3, "toolsig"), cwd=workdir)
+    wait_until("slow's pod running", lambda: running_pods(on_cluster, "slow"))
+    assert running_pods(on_cluster, "slow")[0].spec.containers[-1].image.endswith(BWA)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert time.monotonic() - sent < 10
+    assert stderr.strip().splitlines()[-1] == (
+        "byok8s: error: interrupted by Ctrl-C; the run's jobs were cancelled"
+    )
+    wait_until("no Job, pod or Secret left", lambda: left_behind(on_cluster) == NOTHING)
+
+
 @pytest.mark.parametrize(
     "container, rules, fragment",
     [

@@ -30,8 +30,10 @@ rule slow:
     shell: "echo slow-job-started; sleep 12; echo slow > {output}"
 rule quick:
     output: "quick.txt"
-    shell: "echo quick-job-says-hello; test -f Snakefile && echo quick > {output}"
+    shell: "echo quick-job-says-hello; python3 -c 'b = b\\"x\\" * (200 << 20)'; "
+           "test -f Snakefile && echo quick > {output}"
 """
+MB = 1 << 20
 
 
 def test_a_cluster_run_records_pods_nodes_and_logs(
@@ -73,12 +75,22 @@ def test_a_cluster_run_records_pods_nodes_and_logs(
         assert attempt["state"] == "succeeded" and attempt["pod"].startswith(attempt["k8s_job"])
         assert attempt["node"] and attempt["started"] <= attempt["finished"]
         assert (path.parent / attempt["log"]).is_file()
+        assert "byok8s-usage" not in (path.parent / attempt["log"]).read_text()
+    # What the quick job used: its command's 200 MB (within 20 %), the container's
+    # cgroup (Snakemake with it), and its output staged out.
+    used = by_rule["quick"]["attempts"][0]["usage"]
+    assert 0.8 * 200 * MB <= used["job_peak_rss_bytes"] <= 1.2 * 200 * MB, used
+    assert used["peak_bytes"] >= used["job_peak_rss_bytes"] and used["cpu_s"] > 0, used
+    assert used["job_cpu_s"] > 0 and used["wall_s"] > 0 and used["memory_limit_bytes"] is None
+    assert (used["staged_in_bytes"], used["staged_out_bytes"]) == (0, len(b"quick\n")), used
+    assert used["staged_out_s"] > 0
     outputs = {o["path"].rsplit("/", 1)[1]: o for o in record["outputs"]}
     assert outputs["quick.txt"]["size"] == len(b"quick\n")
 
     # After the run: the saved copy, here...
     quick = invoke("logs", record["run"][:12], "quick", "--workdir", str(workdir))
     assert quick.exit_code == 0 and "quick-job-says-hello" in quick.stdout
+    assert "byok8s-usage" not in quick.stdout
     assert str(path.parent / "logs") in quick.stdout
     # ...and in the bucket, with the record, for another machine.
     shutil.rmtree(workdir / records.RUNS)
