@@ -234,6 +234,29 @@ def logs(ctx: click.Context, run_id: str, job: str | None, **options: Any) -> No
     _done(ctx, logs.main(run_id, job, options, _secrets(ctx)))
 
 
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@_record_options
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE",
+    help="Write the HTML report here (default: report-RUN.html in this directory).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report's data as JSON instead.")
+@click.pass_context
+def report(ctx: click.Context, run_id: str, **options: Any) -> None:
+    """Write RUN's report, one self-contained HTML file: a timeline of every job
+    attempt, time, CPU and memory asked for against used per rule, right-sizing
+    hints and failures. RUN may be an id's start or 'last'."""
+    from byok8s.commands import report
+    from byok8s.output import setup_logging
+
+    ctx.meta[VERBOSE] = options["verbose"]
+    setup_logging(options["verbose"])
+    _done(ctx, report.main(run_id, options, _secrets(ctx)))
+
+
 def _done(ctx: click.Context, code: int) -> None:
     """Exit with a command's code; 0 returns, so that a stop signal Snakemake swallowed
     still ends the run with its own code (DefaultRunGroup.invoke)."""

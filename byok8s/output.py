@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from byok8s.engine import JobRecord, Listener, RunResult
+from byok8s.records import REPORT
 
 if TYPE_CHECKING:
     from byok8s.config import RunConfig
@@ -186,6 +187,8 @@ def summary_lines(result: RunResult, cfg: RunConfig, record: Path | None = None)
         lines.append(f"log: {result.logfile}")
     if record is not None:
         lines.append(f"record: {record}")
+        if (record / REPORT).is_file():
+            lines.append(f"report: {record / REPORT}")
     return lines
 
 

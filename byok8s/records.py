@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 
 RUNS = ".byok8s/runs"
 RECORD = "record.json"
+REPORT = "report.html"  # byok8s.report's page of the run, beside its record
 JOURNAL = "jobs.jsonl"  # written by the executor plugin (snakemake_executor_plugin_byok8s.journal)
-FORMAT = 1
+FORMAT = 2  # 2: job attempts have usage, scheduled and requests (byok8s report reads 1 and 2)
 PACKAGES = (
     "byok8s",
     "snakemake",
@@ -79,8 +80,25 @@ class Record:
 
     def end(self, result: RunResult | None, state: str, error: str | None) -> dict[str, Any]:
         data = self._data(state, result, error)
+        self._write_report(data)
         self._save(data, upload=True)
         return data
+
+    def _write_report(self, data: dict[str, Any]) -> None:
+        """`report.html` beside the record (saved with it in the bucket); never a
+        reason for the run to fail."""
+        from byok8s import report
+
+        def read(saved: str) -> str | None:
+            path = self.directory / saved
+            return path.read_text(errors="replace") if path.is_file() else None
+
+        try:
+            logs = report.failed_logs(data, read)
+            found = report.data(json.loads(json.dumps(data, default=str)), logs)
+            (self.directory / REPORT).write_text(report.html_page(found))
+        except Exception as exc:  # noqa: BLE001 - the run's outcome stands without it
+            log.warning("could not write the run's report: %s", exc)
 
     def discard(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)

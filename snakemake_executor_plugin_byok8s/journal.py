@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from snakemake_executor_plugin_byok8s import usage
-from snakemake_executor_plugin_byok8s.podspec import label_value
+from snakemake_executor_plugin_byok8s.podspec import CONTAINER, label_value
 from snakemake_executor_plugin_byok8s.status import OOM, container_status, memory_limit
 
 JOURNAL = "jobs.jsonl"
@@ -56,7 +56,9 @@ class Journal:
             "reason": result.reason or None,
             "pod": result.pod,
             "node": pod.spec.node_name if pod is not None and pod.spec else None,
+            "scheduled": _scheduled(pod),
             **_container_times(pod),
+            "requests": _requests(pod),
             "ended": _now(),
         }
         measured = usage.parse(log) if log is not None else None
@@ -103,6 +105,27 @@ def _container_times(pod: Any) -> dict[str, str | None]:
     if status.state.terminated is not None and status.state.terminated.finished_at:
         times["finished"] = status.state.terminated.finished_at.isoformat()
     return times
+
+
+def _scheduled(pod: Any) -> str | None:
+    """When the pod was given its node."""
+    for condition in (pod.status.conditions if pod is not None and pod.status else None) or ():
+        if condition.type == "PodScheduled" and condition.status == "True":
+            when = condition.last_transition_time
+            return when.isoformat() if when is not None else None
+    return None
+
+
+def _requests(pod: Any) -> dict[str, float | None] | None:
+    """The job's container's CPU (cores) and memory (bytes) requests."""
+    for container in pod.spec.containers if pod is not None and pod.spec else ():
+        if container.name == CONTAINER and container.resources is not None:
+            asked = container.resources.requests or {}
+            cpu = asked.get("cpu")
+            cores = float(cpu[:-1]) / 1000 if cpu and cpu.endswith("m") else (
+                float(cpu) if cpu else None)  # fmt: skip
+            return {"cpu": cores, "memory_bytes": _limit_bytes(asked.get("memory"))}
+    return None
 
 
 def _limit_bytes(quantity: str | None) -> int | None:

@@ -128,6 +128,18 @@ def test_multi_step_workflow_on_s3(on_cluster: dict, cluster_s3: dict, workdir: 
     assert run_cli("workflow-fanout", "params-fanout", cwd=local).returncode == 0
     assert s3_text(cluster_s3, "fan/summary.tsv") == (local / "summary.tsv").read_text()
     assert left_behind(on_cluster) == {"jobs": [], "pods": [], "secrets": []}
+    # Its report, written beside its record here and in the bucket, as Chromium shows it.
+    from browser import assert_report_looks_right
+
+    from byok8s import records
+
+    (run,) = (workdir / records.RUNS).iterdir()
+    assert f"report: {run / records.REPORT}" in result.stdout
+    shown = assert_report_looks_right(run / records.REPORT, workdir.parent / "fanout.png")
+    assert shown["bars"] == 13 and shown["failedBars"] == 0 and not shown["partial"]
+    assert len(shown["rules"]) == 4, shown["rules"]
+    saved = s3_text(cluster_s3, f"fan/{records.RUNS}/{run.name}/{records.REPORT}")
+    assert saved == (run / records.REPORT).read_text()
 
 
 def test_bundled_example_on_azurite_with_sas(

@@ -137,3 +137,47 @@ def test_uploaded_sources_are_removed_unless_kept(
     assert len(sources()) == 1
     size = client.get_object(Bucket=bucket, Key="src/size.txt")["Body"].read()
     assert int(size) == (workdir / "big.smk").stat().st_size
+
+
+REPORTED = """
+rule all:
+    input: "roomy.txt", "slow.txt", "broken.txt"
+rule roomy:
+    output: "roomy.txt"
+    resources: mem_mb=4000
+    shell: "python3 -c 'b = b\\"x\\" * (50 << 20)'; echo roomy > {output}"
+rule slow:
+    output: "slow.txt"
+    shell: "echo slow-started; sleep 15; echo slow > {output}"
+rule broken:
+    output: "broken.txt"
+    shell: "echo broken-says-why; exit 3"
+"""
+
+
+def test_the_report_of_a_run_with_a_failure_and_an_infrastructure_retry(
+    on_cluster: dict, cluster_s3: dict, workdir: Path
+) -> None:
+    """One bar per pod, the failed job and the evicted pod marked, the hint for the
+    rule that asks for 4000 MB and uses about 50 MB, and the failure's log lines."""
+    from browser import assert_report_looks_right
+    from test_cluster_faults import bucket_args, byok8s, take_pod_when_running
+
+    wf, params = own_workflow(workdir, REPORTED)
+    proc = byok8s(wf, params, *on_cluster["options"], *bucket_args(cluster_s3, "report"),
+                  "--keep-going", "--cpu-scalar", "0.25", cwd=workdir)  # fmt: skip
+    take_pod_when_running(on_cluster, "slow", evict=True)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    (run,) = (workdir / records.RUNS).iterdir()
+    assert f"report: {run / records.REPORT}" in out
+    shown = assert_report_looks_right(run / records.REPORT, workdir.parent / "report.png")
+    assert shown["bars"] == 4 and shown["failedBars"] == 2 and shown["retried"] == 1, shown
+    assert shown["rules"] == ["broken", "roomy", "slow"]
+    (hint,) = [h for h in shown["hints"] if h.startswith("roomy:")]
+    assert hint.startswith("roomy: asks 4.0 GB, peak ") and hint.endswith("would fit"), hint
+    assert any("broken-says-why" in f and "exited with code" in f for f in shown["failures"])
+    listed = invoke("report", "last", "--json", "--workdir", str(workdir))
+    data = json.loads(listed.stdout)
+    roomy = next(r for r in data["rules"] if r["rule"] == "roomy")
+    assert roomy["memory_requested"] == 4000 * 1_000_000 and roomy["memory_peak"] < 400 * MB

@@ -4,6 +4,7 @@ known amount; the marked line a job's log ends with, and the log without it."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -46,14 +47,24 @@ def test_cgroup_v1(tmp_path: Path, cpu_dir: str) -> None:
 
 
 def test_a_child_that_allocates_200_mb_is_measured_within_20_percent(tmp_path: Path) -> None:
-    tally = usage.Tally()
-    code = "b = b'x' * (200 << 20); import time; t = time.process_time(); " + (
+    """In a fresh process, as jobrun is in a pod (the children's rusage is the
+    process's own: a test worker's would count every test's children)."""
+    child = "b = b'x' * (200 << 20); import time; t = time.process_time()" + (
         "\nwhile time.process_time() - t < 0.3: pass"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
-    tally.staged("in", 1000, 0.25)
-    tally.staged("out", 24, 0.5)
-    found = tally.measured(tmp_path)  # no cgroup files here
+    measure = f"""
+import json, subprocess, sys
+from pathlib import Path
+from snakemake_executor_plugin_byok8s import usage
+tally = usage.Tally()
+subprocess.run([sys.executable, "-c", {child!r}], check=True)
+tally.staged("in", 1000, 0.25)
+tally.staged("out", 24, 0.5)
+print(json.dumps(tally.measured(Path({str(tmp_path)!r}))))
+"""
+    done = subprocess.run([sys.executable, "-c", measure], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)  # no cgroup files in tmp_path
     assert 0.8 * 200 * MB <= found["job_peak_rss_bytes"] <= 1.2 * 200 * MB, found
     assert found["job_cpu_s"] >= 0.3 and found["wall_s"] >= 0.3
     assert (found["staged_in_bytes"], found["staged_in_s"]) == (1000, 0.25)
