@@ -82,7 +82,7 @@ class RunResult:
 class Listener:
     """What the engine reports while a run goes on (see byok8s.output)."""
 
-    def planned(self, total: int) -> None: ...
+    def planned(self, total: int, by_rule: Mapping[str, int] | None = None) -> None: ...
     def grown(self, total: int) -> None: ...  # a checkpoint added jobs
     def job_started(self, job: JobRecord) -> None: ...
     def job_finished(self, job: JobRecord) -> None: ...
@@ -128,7 +128,8 @@ class _EventHandler(logging.Handler):
             self._reclaim_sigterm()
             stats = getattr(record, "stats", {}) or {}
             self.result.planned = int(stats.get("total", 0))
-            self.listener.planned(self.result.planned)
+            by_rule = {str(k): int(v) for k, v in stats.items() if k != "total"}
+            self.listener.planned(self.result.planned, by_rule)
         elif event == "job_info":
             job = JobRecord(
                 jobid=int(record.jobid),  # type: ignore[attr-defined]

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,81 +62,134 @@ def stderr_console() -> Any:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+class RuleCounts:
+    """Per rule: jobs planned, handed to the executor (running), done and failed."""
+
+    def __init__(self) -> None:
+        self.rules: dict[str, dict[str, int]] = {}
+
+    def plan(self, by_rule: Mapping[str, int]) -> None:
+        for rule, n in by_rule.items():
+            self._of(rule)["planned"] = n
+
+    def _of(self, rule: str) -> dict[str, int]:
+        return self.rules.setdefault(rule, {"planned": 0, "started": 0, "done": 0, "failed": 0})
+
+    def count(self, rule: str, what: str) -> None:
+        row = self._of(rule)
+        row[what] += 1
+        row["started"] = max(row["started"], row["done"] + row["failed"])  # ended unseen
+        row["planned"] = max(row["planned"], row["started"])  # a checkpoint added jobs
+
+    def rows(self) -> list[tuple[str, int, int, int, int]]:
+        """(rule, done, running, pending, failed), in the order rules were planned."""
+        found = []
+        for rule, row in list(self.rules.items()):  # the live table reads it from its thread
+            running = max(row["started"] - row["done"] - row["failed"], 0)
+            pending = max(row["planned"] - row["started"], 0)
+            found.append((rule, row["done"], running, pending, row["failed"]))
+        return found
+
+    def line(self) -> str:
+        parts = []
+        for rule, done, running, pending, failed in self.rows():
+            text = f"{rule} {done}/{done + running + pending + failed} done"
+            for n, word in ((running, "running"), (pending, "pending"), (failed, "failed")):
+                if n:
+                    text += f", {n} {word}"
+            parts.append(text)
+        return "progress  " + " | ".join(parts)
+
+
 class ConsoleListener(Listener):
-    """Shows a run as it goes: a progress bar on a terminal, one line a job otherwise."""
+    """Shows a run as it goes: on a terminal, a live table of each rule's jobs done,
+    running, pending and failed; otherwise one line a job, and the same counts in
+    one line at most every PROGRESS_EVERY seconds."""
+
+    PROGRESS_EVERY = 10.0  # seconds
 
     def __init__(
-        self, redact: Redactor, verbose: bool, plan: list[str] | None = None, console: Any = None
-    ) -> None:
+        self, redact: Redactor, verbose: bool, plan: list[str] | None = None, console: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
         self.redact, self.verbose = redact, verbose
         self.plan = plan or []
         self.console = console or stderr_console()
-        self.progress: Any = None
-        self.task: Any = None
+        self.live: Any = None
+        self.counts = RuleCounts()
         self.total = 0
         self.finished = 0
+        self.clock = clock
+        self.began = self.said = clock()
 
     def __enter__(self) -> ConsoleListener:
         if self.console.is_terminal and not self.verbose:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
+            from rich.live import Live
 
-            self.progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=self.console,
-                transient=True,
-            )
-            self.progress.start()
-            self.task = self.progress.add_task("jobs", total=None)
+            self.live = Live(get_renderable=self._table, console=self.console, transient=True,
+                             refresh_per_second=2, redirect_stderr=False)  # fmt: skip
+            self.live.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self.progress is not None:
-            self.progress.stop()
+        if self.live is not None:
+            self.live.stop()
+
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        elapsed = int(self.clock() - self.began)
+        title = f"jobs {self.finished}/{self.total}, {elapsed // 60}:{elapsed % 60:02d}"
+        table = Table(title=title, title_justify="left", box=None, padding=(0, 1))
+        for name in ("rule", "done", "running", "pending", "failed"):
+            table.add_column(name, justify="left" if name == "rule" else "right")
+        for rule, *numbers in self.counts.rows():
+            table.add_row(rule, *(str(n) for n in numbers))
+        return table
+
+    def _changed(self) -> None:
+        if self.live is not None:
+            self.live.refresh()
+        elif self.counts.rules and self.clock() - self.said >= self.PROGRESS_EVERY:
+            self.said = self.clock()
+            self._print(self.counts.line())
 
     def _print(self, text: str, style: str = "") -> None:
         self.console.print(self.redact(text), style=style or None, markup=False)
 
-    def planned(self, total: int) -> None:
+    def planned(self, total: int, by_rule: Mapping[str, int] | None = None) -> None:
         # The plan is shown once Snakemake accepted the workflow and targets.
         for line in self.plan:
             self._print(line)
         self.plan = []
         self.total = total
-        if self.progress is not None:
-            self.progress.update(self.task, total=total)
-        elif total:
+        self.counts.plan(by_rule or {})
+        if self.live is None and total:
             self._print(f"{total} job{'s' if total != 1 else ''} to run")
+        self._changed()
 
     def grown(self, total: int) -> None:
         self.total = total
-        if self.progress is not None:
-            self.progress.update(self.task, total=total)
+        self._changed()
 
     def job_started(self, job: JobRecord) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, description=f"{job.rule}")
-        elif self.verbose:
+        self.counts.count(job.rule, "started")
+        if self.verbose:
             self._print(f"started  {job.label()}")
+        self._changed()
 
     def job_finished(self, job: JobRecord) -> None:
         self.finished += 1
-        if self.progress is not None:
-            self.progress.update(self.task, advance=1)
+        self.counts.count(job.rule, "done")
         self._print(f"done     {job.label()}  ({self.finished}/{self.total})", "green")
+        self._changed()
 
     def job_failed(self, job: JobRecord, message: str) -> None:
+        self.counts.count(job.rule, "failed")
         self._print(f"FAILED   {job.label()}", "bold red")
         if message:
             self._print(message.strip())
+        self._changed()
 
     def message(self, level: int, text: str) -> None:
         if level == logging.DEBUG and not self.verbose:

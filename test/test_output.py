@@ -77,7 +77,7 @@ def test_a_run_that_ends_on_a_storage_error_counts_what_happened(tmp_path: Path)
 
 def _feed(listener: output.ConsoleListener) -> None:
     with listener:
-        listener.planned(2)
+        listener.planned(2, {"qc": 1, "kmers": 1})
         job = JobRecord(7, "qc", {"sample": "s1"})
         listener.job_started(job)
         listener.job_finished(job)
@@ -95,16 +95,39 @@ def test_plain_lines_when_not_a_terminal() -> None:
         "done     rule qc (sample=s1) [job 7]  (1/2)",
     ]
     assert "FAILED   rule kmers [job 8]" in text and "SECRETVALUE" not in text
+    assert "progress" not in text  # a run shorter than PROGRESS_EVERY has no such line
 
 
-def test_progress_bar_on_a_terminal() -> None:
+def test_per_rule_progress_in_one_line_at_most_every_10_s_when_not_a_terminal() -> None:
+    stream = io.StringIO()
+    now = [0.0]
+    listener = output.ConsoleListener(output.Redactor(), False, [], Console(
+        file=stream, force_terminal=False, width=300), clock=lambda: now[0])  # fmt: skip
+    with listener:
+        listener.planned(5, {"align": 3, "call": 2})
+        for jobid, at in ((1, 1.0), (2, 4.0), (3, 10.5), (4, 12.0)):
+            now[0] = at
+            listener.job_started(JobRecord(jobid, "align" if jobid < 4 else "call", {}))
+        listener.job_finished(JobRecord(1, "align", {}))
+        now[0] = 21.0
+        listener.job_failed(JobRecord(4, "call", {}), "")
+    lines = [line for line in stream.getvalue().splitlines() if line.startswith("progress")]
+    assert lines == [
+        "progress  align 0/3 done, 3 running | call 0/2 done, 2 pending",
+        "progress  align 1/3 done, 2 running | call 0/2 done, 1 pending, 1 failed",
+    ]
+
+
+def test_a_live_table_per_rule_on_a_terminal() -> None:
     stream = io.StringIO()
     console = Console(file=stream, force_terminal=True, width=120)
     listener = output.ConsoleListener(output.Redactor(), False, [], console)
     _feed(listener)
-    assert listener.progress is not None
-    task = listener.progress.tasks[0]
-    assert task.total == 2 and task.completed == 1
+    assert listener.live is not None
+    assert listener.counts.rows() == [("qc", 1, 0, 0, 0), ("kmers", 0, 0, 0, 1)]
+    shown = stream.getvalue()
+    for word in ("rule", "done", "running", "pending", "failed", "qc", "kmers"):
+        assert word in shown
 
 
 def test_snakemake_noise_is_shown_only_with_verbose() -> None:
@@ -196,3 +219,55 @@ def test_follow_splits_chunks_into_lines_and_is_quiet_when_stopped() -> None:
     time.sleep(0.2)
     assert shown == ["rule a [job p1] | line-1", "rule a [job p1] | line-2",
                      "rule a [job p1] | last"]  # fmt: skip
+
+
+LIVE = """
+rule all:
+    input: expand("a{i}.txt", i=range(3)), "b.txt"
+rule a:
+    output: "a{i}.txt"
+    shell: "sleep 1; echo {wildcards.i} > {output}"
+rule b:
+    input: "a0.txt"
+    output: "b.txt"
+    shell: "sleep 1; cat {input} > {output}"
+"""
+
+
+def test_the_live_table_in_a_real_terminal(workdir: Path) -> None:
+    """A local run in a pseudo-terminal: the live per-rule table is drawn while the
+    run goes on, then cleared for the summary, which keeps its form."""
+    import json
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    (workdir / "Snakefile").write_text(LIVE)
+    (workdir / "wf.json").write_text(json.dumps({"snakefile": "Snakefile", "targets": ["all"]}))
+    (workdir / "params.json").write_text("{}")
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
+    proc = subprocess.Popen([sys.executable, "-m", "byok8s", "wf.json", "params.json",
+                             "--cores", "2"], cwd=workdir, env=env, stdin=follower,
+                            stdout=follower, stderr=follower)  # fmt: skip
+    os.close(follower)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 120)
+        assert ready, "no output for 120 s"
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the run ended and closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert proc.wait(timeout=60) == 0, seen.decode(errors="replace")
+    text = seen.decode(errors="replace")
+    header = [line for line in text.splitlines() if "rule" in line and "pending" in line]
+    assert header and all(w in header[0] for w in ("done", "running", "failed")), text
+    assert any(line.split()[:1] == ["a"] for line in text.splitlines()), text
+    assert "byok8s: OK in" in text and "jobs: 5 run, 0 failed, 0 skipped (of 5)" in text
