@@ -37,6 +37,7 @@ class JobRecord:
     # A failed job's log files (path or URL -> last lines) and what it may lack.
     logs: dict[str, list[str]] = field(default_factory=dict)
     hints: list[str] = field(default_factory=list)
+    usage: dict[str, float] | None = None  # measured on this machine (usage.py's keys)
 
     def label(self) -> str:
         wc = ", ".join(f"{k}={v}" for k, v in self.wildcards.items())
@@ -52,6 +53,7 @@ class RunResult:
     logfile: str | None = None
     error: Byok8sError | None = None
     rules: list[str] = field(default_factory=list)  # the workflow's rule names
+    used: dict[int, dict[str, float]] = field(default_factory=dict)  # local jobs', by jobid
     # Jobs of the targets whose outputs were up to date (the bucket's, say, from an
     # earlier run on another machine): not run again.
     reused: list[JobRecord] = field(default_factory=list)
@@ -146,6 +148,7 @@ class _EventHandler(logging.Handler):
             finished = jobs.get(int(record.job_id))  # type: ignore[attr-defined]
             if finished is not None:
                 finished.state, finished.ended = "done", _now()
+                finished.usage = self.result.used.pop(finished.jobid, None)
                 self.listener.job_finished(finished)
         elif event == "job_error":
             jobid = int(getattr(record, "jobid", -1))
@@ -153,6 +156,7 @@ class _EventHandler(logging.Handler):
                 jobid, JobRecord(jobid, str(getattr(record, "rule_name", "?")), {})
             )
             job.state, job.ended = "failed", _now()
+            job.usage = self.result.used.pop(jobid, None)
             self.listener.job_failed(job, self._failure(job, record))
         elif getattr(record, FOLLOW_MARK, False):  # --follow: a pod's log line
             self.listener.message(logging.INFO, record.getMessage())
@@ -203,6 +207,8 @@ def run(
 
     compat.apply()
     result = RunResult()
+    if executor.plugin == "local":  # its jobs' commands run in this process
+        compat.measure_local_jobs(result.used)
     started = time.monotonic()
     output_settings = st.OutputSettings(
         dryrun=cfg.dry_run,

@@ -237,6 +237,7 @@ def jobs(result: RunResult | None, journal: Path) -> list[dict[str, Any]]:
                 "outputs": list(job.outputs),
                 **({"log_files": dict(job.logs)} if job.logs else {}),
                 **({"hints": list(job.hints)} if job.hints else {}),
+                **({"usage": dict(job.usage)} if job.usage else {}),
                 "attempts": attempts.pop(job.jobid, []),
             }
         )

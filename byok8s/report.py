@@ -149,6 +149,9 @@ def _rules(jobs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for job in jobs:
         tried = job.get("attempts") or []
+        if not tried and job.get("usage"):  # a job run in this process: measured here
+            tried = [{"usage": job["usage"], "started": job.get("ready"),
+                      "finished": job.get("ended")}]  # fmt: skip
         if not tried:
             continue
         row = found.setdefault(str(job.get("rule")), {"rule": job.get("rule"), "jobs": 0,
@@ -173,7 +176,10 @@ def _rules(jobs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
             row["oom"] += bool(used.get("oom"))
             row["memory_requested"] = _max(row["memory_requested"], asked.get("memory_bytes"))
             row["memory_limit"] = _max(row["memory_limit"], used.get("memory_limit_bytes"))
-            row["memory_peak"] = _max(row["memory_peak"], used.get("peak_bytes"))
+            # The container's peak (mem_mb limits it), else its commands' (no container).
+            peak = used.get("peak_bytes")
+            row["memory_peak"] = _max(row["memory_peak"], peak if peak is not None else
+                                      used.get("job_peak_rss_bytes"))  # fmt: skip
     rows = []
     for row in found.values():
         walls = row.pop("walls")

@@ -16,6 +16,11 @@ Snakemake alone fails on a cluster without a shared filesystem.
 - snakemake 9.27, `snakemake.io._IOFile.retrieve_from_storage` and
   `store_in_storage`: wrapped to count the bytes a job stages in and out and the
   time it takes (usage.py), for the run record; nothing else changes. In the job.
+- snakemake 9.27, `snakemake.shell.sp` (its subprocess module) and
+  `shell._processes` (each job's running command): a run on this machine without a
+  bucket runs its jobs' commands in its own process; their processes are waited
+  for with their rusage (os.wait4), kept per job for the run record (usage.py).
+  Nothing else changes. In the main process, for --executor local only.
 - snakemake 9.27, `snakemake.checkpoints.Checkpoint.get` and `_IOFile.is_storage`
   / `storage_object`: a checkpoint's outputs are fetched from storage to the
   process that asks for them (`checkpoints.NAME.get(...)`, in an input function),
@@ -131,6 +136,8 @@ NAMES = (
     "snakemake_storage_plugin_s3:StorageObject.get_subkeys",
     "snakemake.io:_IOFile.store_in_storage",
     "snakemake.io:_IOFile.retrieve_from_storage",  # measure_staging()
+    "snakemake.shell:sp",  # measure_local_jobs()
+    "snakemake.shell:shell._processes",  # measure_local_jobs()
     "snakemake.io:_IOFile.size",
     "snakemake.io:_IOFile.checksum",
     "snakemake.io:expand",
@@ -284,6 +291,41 @@ def measure_staging(tally: Any) -> None:
 
     _replace(_IOFile, "retrieve_from_storage", timed("in"))
     _replace(_IOFile, "store_in_storage", timed("out"))
+
+
+def measure_local_jobs(found: dict[int, dict[str, float]]) -> None:
+    """Each shell command a job runs in this process is waited for with its rusage,
+    added into `found[jobid]`: its peak RSS (the largest), CPU seconds (the sum)."""
+    import importlib
+    import subprocess
+    import types
+
+    # The module: `snakemake.shell` as an attribute is its class (snakemake/__init__).
+    shell_module = importlib.import_module("snakemake.shell")
+
+    if getattr(shell_module.sp, MARK, False):
+        return
+
+    class Measured(subprocess.Popen):  # type: ignore[type-arg]
+        def _try_wait(self, wait_flags: int) -> tuple[int, int]:
+            try:
+                pid, sts, used = os.wait4(self.pid, wait_flags)
+            except ChildProcessError:
+                return self.pid, 0
+            if pid == self.pid:
+                jobs = shell_module.shell._processes
+                jobid = next((j for j, p in list(jobs.items()) if p is self), None)
+                if jobid is not None:
+                    row = found.setdefault(int(jobid), {"job_peak_rss_bytes": 0, "job_cpu_s": 0})
+                    row["job_peak_rss_bytes"] = max(row["job_peak_rss_bytes"],
+                                                    used.ru_maxrss * 1024)  # fmt: skip
+                    row["job_cpu_s"] = round(row["job_cpu_s"] + used.ru_utime + used.ru_stime, 3)
+            return pid, sts
+
+    module = types.SimpleNamespace(**vars(subprocess))
+    module.Popen = Measured
+    setattr(module, MARK, True)
+    shell_module.sp = module  # type: ignore[assignment]
 
 
 def _local_size(path: str) -> int:

@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     # left running (one feeding `from_queue()`, say) must not keep the pod alive.
     logging.shutdown()
     sys.stdout.flush()
-    print(usage.line(tally.measured()), file=sys.stderr)
+    contained = not os.environ.get(usage.NOT_CONTAINED)
+    print(usage.line(tally.measured(usage.CGROUP if contained else None)), file=sys.stderr)
     sys.stderr.flush()
     os._exit(code)
 

@@ -42,7 +42,7 @@ from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 from snakemake_interface_executor_plugins.settings import ExecutorSettingsBase
 
 import snakemake_executor_plugin_byok8s as pods
-from snakemake_executor_plugin_byok8s import jobcommand, sources, status
+from snakemake_executor_plugin_byok8s import jobcommand, sources, status, usage
 from snakemake_executor_plugin_byok8s.journal import LOGS, Journal, log_name
 
 # A pod's: no shared filesystem, the sources unpacked into each job's directory.
@@ -192,7 +192,8 @@ class Executor(RemoteExecutor):
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: cancelled as one
-            env={**os.environ, **self.envvars()},  # storage settings, as a pod's Secret
+            # Storage settings, as a pod's Secret; and no cgroup of its own to measure.
+            env={**os.environ, **self.envvars(), usage.NOT_CONTAINED: "1"},
         )
         with open(self._root / "pids", "a") as pids:  # for --unlock after a kill -9
             pids.write(f"{process.pid}\n")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 MARK = "byok8s-usage: "
+NOT_CONTAINED = "BYOK8S_JOB_NOT_CONTAINED"  # set for a job run as a process on this machine
 CGROUP = Path("/sys/fs/cgroup")
 NO_LIMIT = 1 << 60  # cgroup v1 says "no limit" with a number near 2**63
 
@@ -35,13 +36,16 @@ class Tally:
         self.bytes[way] += size
         self.seconds[way] += seconds
 
-    def measured(self, cgroup: Path = CGROUP) -> dict[str, Any]:
+    def measured(self, cgroup: Path | None = CGROUP) -> dict[str, Any]:
+        """What the job used; `cgroup` None: the process is not in a container of its
+        own (a job of `--executor local --bucket`), whose cgroup is not the job's."""
         ran = resource.getrusage(resource.RUSAGE_CHILDREN)
+        unknown = {"peak_bytes": None, "cpu_s": None, "memory_limit_bytes": None}
         return {
             "wall_s": round(time.monotonic() - self.started, 3),
             "job_peak_rss_bytes": ran.ru_maxrss * 1024,
             "job_cpu_s": round(ran.ru_utime + ran.ru_stime, 3),
-            **of_cgroup(cgroup),
+            **(of_cgroup(cgroup) if cgroup is not None else unknown),
             "staged_in_bytes": self.bytes["in"],
             "staged_in_s": round(self.seconds["in"], 3),
             "staged_out_bytes": self.bytes["out"],

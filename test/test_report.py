@@ -158,3 +158,52 @@ def test_a_report_from_the_bucket(workdir: Path, s3: dict, tmp_path: Path) -> No
                     "--s3-endpoint-url", s3["endpoint"], "-o", str(out))  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "boom" in out.read_text() and not (workdir / records.RUNS).exists()
+
+
+ALLOCATES = """
+rule all:
+    input: "big.txt"
+rule big:
+    output: "big.txt"
+    resources: mem_mb=4000
+    shell: "python3 -c 'b = b\\"x\\" * (200 << 20)'; echo big > {output}"
+"""
+MIB = 1 << 20
+
+
+def _measured(workdir: Path) -> dict:
+    record = json.loads(next((workdir / records.RUNS).glob(f"*/{records.RECORD}")).read_text())
+    (job,) = [j for j in record["jobs"] if j["rule"] == "big"]
+    return dict(job.get("usage") or job["attempts"][0]["usage"])
+
+
+def test_a_local_job_that_allocates_200_mb_is_measured_within_20_percent(workdir: Path) -> None:
+    """On this machine (Snakemake's local executor, in byok8s's process): the job's
+    command is waited for with its rusage; the report shows the rule's peak."""
+    (workdir / "Snakefile").write_text(ALLOCATES)
+    (workdir / "wf.json").write_text(json.dumps({"snakefile": "Snakefile"}))
+    (workdir / "params.json").write_text("{}")
+    result = run_cli("wf.json", "params.json", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    used = _measured(workdir)
+    assert 0.8 * 200 * MIB <= used["job_peak_rss_bytes"] <= 1.2 * 200 * MIB, used
+    assert used["job_cpu_s"] > 0
+    shown = invoke("report", "last", "--json", "--workdir", str(workdir))
+    (big,) = json.loads(shown.stdout)["rules"]
+    assert big["memory_peak"] == used["job_peak_rss_bytes"]
+
+
+def test_a_job_run_as_a_process_with_a_bucket_is_measured_too(workdir: Path, s3: dict) -> None:
+    """`--executor local --bucket`: the job's own process (jobrun) measures its
+    commands and its staging; it has no container, so no cgroup figures."""
+    (workdir / "Snakefile").write_text(ALLOCATES)
+    (workdir / "wf.json").write_text(json.dumps({"snakefile": "Snakefile"}))
+    (workdir / "params.json").write_text("{}")
+    result = run_cli("wf.json", "params.json", "--executor", "local", "--bucket",
+                     f"s3://{s3['bucket']}/proc", "--s3-endpoint-url", s3["endpoint"],
+                     cwd=workdir)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    used = _measured(workdir)
+    assert 0.8 * 200 * MIB <= used["job_peak_rss_bytes"] <= 1.2 * 200 * MIB, used
+    assert used["peak_bytes"] is None and used["cpu_s"] is None
+    assert used["staged_out_bytes"] == len(b"big\n") and "byok8s-usage" not in result.stderr
