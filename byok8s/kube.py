@@ -17,6 +17,20 @@ def kubeconfig_path() -> str:
     return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
 
 
+def current_cluster() -> str | None:
+    """The kubeconfig's current context and its cluster's name, read from the file
+    (no request); None without one."""
+    import kubernetes
+
+    try:
+        _, active = kubernetes.config.list_kube_config_contexts(kubeconfig_path())
+    except Exception:  # noqa: BLE001 - the record says nothing, the run goes on
+        return None
+    if not active or not active.get("name"):
+        return None
+    return f"context {active['name']} (cluster {active.get('context', {}).get('cluster')})"
+
+
 def core_api() -> tuple[Any, Any]:
     """A CoreV1Api and its configuration for the current kubeconfig context."""
     import kubernetes

@@ -177,8 +177,10 @@ def options(cfg: RunConfig) -> dict[str, Any]:
     its executor's own settings as that executor hands them to its plugin."""
     from byok8s import backends
 
+    backend = backends.get(cfg.executor, bucket=cfg.storage is not None)
     return {
         "executor": cfg.executor,
+        "cluster": backend.cluster(cfg),
         "bucket": str(cfg.storage.url) if cfg.storage else None,
         "jobs": cfg.jobs,
         "cores": cfg.cores,
@@ -188,7 +190,7 @@ def options(cfg: RunConfig) -> dict[str, Any]:
         "envvars": list(cfg.envvars),
         "default_resources": list(cfg.default_resources),
         "workdir": str(cfg.workdir),
-        **backends.get(cfg.executor, bucket=cfg.storage is not None).record(cfg),
+        **backend.record(cfg),
     }
 
 

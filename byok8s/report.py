@@ -63,6 +63,7 @@ def _summary(record: Mapping[str, Any], jobs: list[Mapping[str, Any]]) -> dict[s
         "jobs": len(jobs),
         "job_states": states,
         "executor": options.get("executor"),
+        "cluster": options.get("cluster"),
         "namespace": options.get("namespace"),
         "bucket": options.get("bucket"),
         "images": images,
@@ -290,7 +291,8 @@ def html_page(report: Mapping[str, Any]) -> str:
         ("state", s["state"]), ("wall time", f"{s['seconds']} s" if s["seconds"] else "-"),
         ("started", s["started"]), ("ended", s["ended"]),
         ("jobs", f"{s['jobs']} ({states})" if states else "0"),
-        ("executor", s["executor"]), ("namespace", s["namespace"]), ("bucket", s["bucket"]),
+        ("executor", s["executor"]), ("cluster", s["cluster"]), ("namespace", s["namespace"]),
+        ("bucket", s["bucket"]),
         ("images", ", ".join(s["images"])), ("byok8s", s["byok8s"]),
         ("snakemake", s["snakemake"]), ("error", s["error"]),
     ]  # fmt: skip

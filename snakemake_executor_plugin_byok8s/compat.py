@@ -325,7 +325,7 @@ def measure_local_jobs(found: dict[int, dict[str, float]]) -> None:
     module = types.SimpleNamespace(**vars(subprocess))
     module.Popen = Measured
     setattr(module, MARK, True)
-    shell_module.sp = module  # type: ignore[assignment]
+    shell_module.sp = module  # type: ignore[attr-defined]
 
 
 def _local_size(path: str) -> int:

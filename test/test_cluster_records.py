@@ -67,6 +67,7 @@ def test_a_cluster_run_records_pods_nodes_and_logs(
     assert record["state"] == "succeeded"
     assert record["image"] == on_cluster["cluster"].image
     assert record["options"]["namespace"] == on_cluster["namespace"]
+    assert record["options"]["cluster"].startswith("context ")  # the kubeconfig's, by name
     by_rule = {j["rule"]: j for j in record["jobs"]}
     assert sorted(by_rule) == ["all", "quick", "slow"]
     assert by_rule.pop("all")["attempts"] == []  # no command: no pod

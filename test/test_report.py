@@ -37,7 +37,8 @@ def pod_record(state: str = "failed") -> dict:
     return {
         "format": records.FORMAT, "run": "20261201T100000Z-abcdef", "state": state,
         "started": T.format(0), "ended": T.format(40), "seconds": 40.0,
-        "options": {"executor": "kubernetes", "namespace": "ns", "bucket": "s3://b/p"},
+        "options": {"executor": "kubernetes", "namespace": "ns", "bucket": "s3://b/p",
+                    "cluster": "context aks-genomics (cluster aks-genomics)"},
         "versions": {"byok8s": "0.1.0", "snakemake": "9.27.1"}, "image": "job:1",
         "jobs": [
             {"jobid": 1, "rule": "roomy", "state": "succeeded", "attempts": [attempt(0)]},
@@ -71,6 +72,7 @@ def test_a_pod_runs_report_has_its_bars_rules_hint_and_failure(tmp_path: Path) -
     assert any("mem_mb=300 would fit" in h for h in shown["hints"])
     assert any("boom: no such file" in f for f in shown["failures"])
     assert not shown["partial"] and shown["width"] > 800
+    assert "context aks-genomics" in page.read_text()
     assert any("pod pod-5 on node-1" in t and "waiting for a node: 1.0 s" in t
                for t in shown["titles"])  # fmt: skip
 

@@ -145,6 +145,9 @@ class AzureBatchBackend(Backend):
         found["rule_images"] = json.dumps(found["rule_images"], sort_keys=True)
         return found
 
+    def cluster(self, cfg: RunConfig) -> str | None:
+        return f"Azure Batch {cfg.backend['az_batch_account_url']}"
+
     def describe(self, cfg: RunConfig) -> str:
         if not isinstance(cfg.backend, Mapping):
             return "Azure Batch"

@@ -72,6 +72,10 @@ class Backend:
         """Its settings of the run, for the run record."""
         return {}
 
+    def cluster(self, cfg: RunConfig) -> str | None:
+        """Which cluster (or account) its jobs run on, for the run record; None: here."""
+        return None
+
     def describe(self, cfg: RunConfig) -> str:
         return f"this machine ({cfg.cores} cores)"
 

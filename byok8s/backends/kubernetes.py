@@ -60,6 +60,11 @@ class KubernetesBackend(Backend):
             "scheduling": json.dumps(dict(scheduling), sort_keys=True) if scheduling else None,
         }
 
+    def cluster(self, cfg: RunConfig) -> str | None:
+        from byok8s.kube import current_cluster
+
+        return current_cluster()
+
     def describe(self, cfg: RunConfig) -> str:
         return f"Kubernetes namespace {namespace(cfg)!r}, image {cfg.container_image}"
 
