@@ -205,7 +205,8 @@ def _runtime_copy(pod: Any | None) -> Outcome | None:
         return None
     image = found[0].image
     name = pod.metadata.name
-    if state.terminated is not None and state.terminated.exit_code != 0:
+    deleted = pod.metadata.deletion_timestamp is not None  # stopped by it: not its fault
+    if state.terminated is not None and state.terminated.exit_code != 0 and not deleted:
         said = state.terminated.message or state.terminated.reason or "no message"
         text = (f"its container {RUNTIME} could not copy the job runtime from image {image} "
                 f"(exit code {state.terminated.exit_code}: {said})")  # fmt: skip

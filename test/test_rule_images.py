@@ -217,6 +217,12 @@ def test_the_runtime_copy_failing_or_not_pulled_says_so(old: bool) -> None:
     assert stuck.waiting == "image job:1 cannot be pulled (ImagePullBackOff: not found)"
     copied = status.outcome(JOB, _pod(copy=_ended(0, "Completed"), main=_ended(0, "Completed")))
     assert copied.state == "succeeded"
+    # Stopped because its pod was deleted (evicted, preempted) while it copied: that is
+    # the pod's fate, which byok8s runs again, not the copy's failure.
+    gone = _pod(copy=_ended(143, "Error"), main=running if not old else None, old=old)
+    gone.metadata.deletion_timestamp = "2026-12-01T10:00:00Z"
+    taken = status.outcome(JOB, gone)
+    assert taken.state == "failed" and taken.infra, taken
 
 
 def test_the_images_a_workflow_names_for_doctor(tmp_path: Path, monkeypatch) -> None:
