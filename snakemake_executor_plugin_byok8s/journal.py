@@ -62,7 +62,7 @@ class Journal:
             "ended": _now(),
         }
         measured = usage.parse(log) if log is not None else None
-        if result.reason and result.reason.startswith(OOM):  # killed before it could say
+        if result.reason and result.reason.startswith(OOM):  # the limit it hit, said plainly
             measured = {**(measured or {}), "oom": True,
                         "memory_limit_bytes": _limit_bytes(memory_limit(pod))}  # fmt: skip
         entry["usage"] = measured
