@@ -207,7 +207,7 @@ def run(
 
     compat.apply()
     result = RunResult()
-    if executor.plugin == "local":  # its jobs' commands run in this process
+    if executor.jobs_in_process:
         compat.measure_local_jobs(result.used)
     started = time.monotonic()
     output_settings = st.OutputSettings(

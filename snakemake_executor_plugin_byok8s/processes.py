@@ -98,18 +98,46 @@ def _wait_gone(groups: list[int], root: Path) -> None:
 
 
 def _in(pid: int, root: Path) -> bool:
-    """Whether process group `pid` is alive and (where /proc tells) a job of `root`,
-    not a later process that got the same number."""
+    """Whether process group `pid` has a live process that is a job of `root` (where
+    /proc tells), not a later process that got the same number. Any of them: the
+    shell that leads the group may be gone while Snakemake below it is not."""
     try:
         os.killpg(pid, 0)
     except (ProcessLookupError, PermissionError):
         return False
+    if not Path("/proc/self").exists():  # no /proc (macOS): the group is there
+        return True
+    for member in _members(pid):
+        try:
+            if Path(os.readlink(f"/proc/{member}/cwd")).is_relative_to(root):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _members(group: int) -> list[int]:
+    """The live (not zombie) processes of a process group, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if len(fields) > 2 and fields[0] != "Z" and fields[2] == str(group):
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _group_alive(process: subprocess.Popen[bytes]) -> bool:
+    process.poll()  # the leader, reaped once it ended
+    if Path("/proc/self").exists():
+        return bool(_members(process.pid))
     try:
-        return Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(root)
-    except FileNotFoundError:  # no /proc (macOS): the group is there
-        return not Path("/proc/self").exists()
-    except OSError:
+        os.killpg(process.pid, 0)
+    except (ProcessLookupError, PermissionError):
         return False
+    return True
 
 
 def _signal(group: int, number: int) -> None:
@@ -269,12 +297,16 @@ class Executor(RemoteExecutor):
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the job's process group, SIGKILL after STOP_GRACE seconds."""
+    """SIGTERM to the job's process group, SIGKILL after STOP_GRACE seconds to what
+    is left of it: the shell that leads it may end at once while Snakemake below it
+    does not (seen: a job's Snakemake stuck after SIGTERM, left running for ever)."""
     try:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(STOP_GRACE)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
     except ProcessLookupError:
-        pass
+        return
+    deadline = time.monotonic() + STOP_GRACE
+    while _group_alive(process) and time.monotonic() < deadline:
+        time.sleep(POLL)
+    if _group_alive(process):
+        _signal(process.pid, signal.SIGKILL)
+    process.wait()

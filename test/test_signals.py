@@ -5,6 +5,7 @@ stop, the bucket's lock goes, the exit code says which signal, and a rerun works
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -17,6 +18,23 @@ from helpers import run_cli
 from byok8s import lock, storage
 
 SLOW = "rule slow:\n    output: 'slow.txt'\n    shell: 'sleep 120; echo {SLEEPER} > {output}'\n"
+
+
+def job_processes(run_id: str) -> list[str]:
+    """The live processes working in the run's job directories (processes.jobs_dir)."""
+    from snakemake_executor_plugin_byok8s.processes import jobs_dir
+
+    root = str(jobs_dir(run_id))
+    found = []
+    for cwd in Path("/proc").glob("[0-9]*/cwd"):
+        try:
+            where = os.readlink(cwd)
+            state = (cwd.parent / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if where.startswith(root) and state != "Z":
+            found.append(f"{cwd.parent.name}: {where}")
+    return found
 
 
 def sleepers(marker: str) -> list[str]:
@@ -54,6 +72,8 @@ def test_a_signal_stops_the_jobs_releases_the_lock_and_exits_with_its_code(
     assert took < 10, took
     time.sleep(0.5)
     assert sleepers(marker) == []
+    (run,) = (workdir / ".byok8s" / "runs").iterdir()
+    assert job_processes(run.name) == []  # the job's Snakemake too, not only its command
     env = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
     assert lock.LOCK not in storage.resolve(url, s3["endpoint"], env).list()
     (workdir / "Snakefile").write_text(SLOW.replace("{SLEEPER}", marker).replace("sleep 120; ", ""))

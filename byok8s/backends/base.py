@@ -30,6 +30,7 @@ class Backend:
     plugin: str = "local"  # the Snakemake executor plugin's name
     module: str | None = None  # byok8s's own plugin module, registered before the run
     needs_bucket = False  # its jobs run away from this machine's files
+    jobs_in_process = False  # its jobs' commands run in byok8s's own process
     applies_to = ""  # what its own options apply to, for a run that ignores them
 
     def check(self, given: Given) -> Any:

@@ -16,6 +16,7 @@ class LocalBackend(Backend):
     """Without a bucket: Snakemake's own local executor, in the working directory."""
 
     plugin = "local"
+    jobs_in_process = True  # Snakemake's local executor: measured there (usage.py)
 
 
 class ProcessBackend(LocalBackend):
@@ -23,6 +24,7 @@ class ProcessBackend(LocalBackend):
     through the bucket, as in a pod (snakemake_executor_plugin_byok8s.processes)."""
 
     plugin = "byok8s-process"
+    jobs_in_process = False  # each job a process of its own, which measures itself
     module = "snakemake_executor_plugin_byok8s.processes"
 
     def settings(self, cfg: RunConfig, run: Run | None = None) -> dict[str, Any]:
