@@ -110,7 +110,7 @@ def _attempt(job: Mapping[str, Any], attempt: Mapping[str, Any]) -> dict[str, An
         "attempt": attempt.get("attempt", 1),
         "state": attempt.get("state"),
         "reason": reason or None,
-        "infra": "deleted (or evicted" in reason or "was evicted" in reason,
+        "infra": bool(attempt["infra"]) if "infra" in attempt else _infra_said(reason),
         "pod": attempt.get("pod"),
         "node": attempt.get("node"),
         "start": submitted if submitted is not None else started,
@@ -119,6 +119,11 @@ def _attempt(job: Mapping[str, Any], attempt: Mapping[str, Any]) -> dict[str, An
         "usage": used or None,
         "requests": attempt.get("requests"),
     }
+
+
+def _infra_said(reason: str) -> bool:
+    """A record before `infra` was kept: the pod's fate as byok8s words it (status.py)."""
+    return "deleted (or evicted" in reason or "was evicted" in reason
 
 
 def _local(job: Mapping[str, Any]) -> dict[str, Any]:

@@ -54,6 +54,7 @@ class Journal:
             "k8s_job": j.external_jobid,
             "state": result.state,
             "reason": result.reason or None,
+            "infra": result.infra,  # the cluster's doing (evicted, node lost), run again
             "pod": result.pod,
             "node": pod.spec.node_name if pod is not None and pod.spec else None,
             "scheduled": _scheduled(pod),

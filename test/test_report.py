@@ -44,7 +44,7 @@ def pod_record(state: str = "failed") -> dict:
             {"jobid": 1, "rule": "roomy", "state": "succeeded", "attempts": [attempt(0)]},
             {"jobid": 2, "rule": "roomy", "state": "succeeded", "attempts": [attempt(3)]},
             {"jobid": 3, "rule": "flaky", "state": "succeeded", "attempts": [
-                attempt(5, "failed", reason=evicted), {**attempt(20), "attempt": 1}]},
+                attempt(5, "failed", reason=evicted, infra=True), attempt(20, infra=False)]},
             {"jobid": 4, "rule": "broken", "state": "failed", "attempts": [
                 attempt(10, "failed", reason="exited with code 3", log="logs/4-broken-1.log")]},
         ],
@@ -101,8 +101,11 @@ def test_an_older_or_partial_record_gives_what_it_has(tmp_path: Path) -> None:
         for each in job["attempts"]:
             for key in ("usage", "requests", "scheduled"):
                 each.pop(key)
+    for each in old["jobs"][2]["attempts"]:
+        each.pop("infra")  # a format-1 record: the retry is told from its reason
     found = report.data(old)
     assert found["partial"] and found["hints"] == []
+    assert [b["infra"] for b in found["timeline"] if b["rule"] == "flaky"] == [True, False]
     # No scheduling time nor staging measured: waiting, then running.
     assert [p["phase"] for p in found["timeline"][0]["phases"]] == ["waiting for a node", "running"]
     page = tmp_path / "old.html"
