@@ -199,9 +199,16 @@ def _node(item: Any) -> Node:
 
 
 def _quantity(text: Any) -> Decimal:
+    return quantity(text) or Decimal(0)
+
+
+def quantity(text: Any) -> Decimal | None:
+    """A Kubernetes quantity ("950m", "2000M", "2Gi") as a number; None if it is none."""
     from kubernetes.utils import parse_quantity
 
+    if text is None or text == "":
+        return None
     try:
         return Decimal(parse_quantity(text))
     except (ValueError, TypeError):
-        return Decimal(0)
+        return None

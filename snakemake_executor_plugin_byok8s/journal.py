@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from snakemake_executor_plugin_byok8s import usage
+from snakemake_executor_plugin_byok8s.capacity import quantity
 from snakemake_executor_plugin_byok8s.podspec import CONTAINER, label_value
 from snakemake_executor_plugin_byok8s.status import OOM, container_status, memory_limit
 
@@ -122,21 +123,13 @@ def _requests(pod: Any) -> dict[str, float | None] | None:
     for container in pod.spec.containers if pod is not None and pod.spec else ():
         if container.name == CONTAINER and container.resources is not None:
             asked = container.resources.requests or {}
-            cpu = asked.get("cpu")
-            cores = float(cpu[:-1]) / 1000 if cpu and cpu.endswith("m") else (
-                float(cpu) if cpu else None)  # fmt: skip
-            return {"cpu": cores, "memory_bytes": _limit_bytes(asked.get("memory"))}
+            cores = quantity(asked.get("cpu"))
+            return {"cpu": float(cores) if cores is not None else None,
+                    "memory_bytes": _limit_bytes(asked.get("memory"))}  # fmt: skip
     return None
 
 
-def _limit_bytes(quantity: str | None) -> int | None:
-    """A memory limit as the pod spec has it (podspec: "2000M"; or "2Gi" ...), in bytes."""
-    if not quantity:
-        return None
-    units = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-             "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}  # fmt: skip
-    number = quantity.rstrip("kKMGTi")
-    try:
-        return int(float(number) * units[quantity[len(number) :]])
-    except (KeyError, ValueError):
-        return None
+def _limit_bytes(text: str | None) -> int | None:
+    """A memory quantity as the pod spec has it ("2000M", "2Gi" ...), in bytes."""
+    found = quantity(text)
+    return int(found) if found is not None else None

@@ -66,7 +66,7 @@ def _load(run: str, workdir: Path, bucket: Any, where: str) -> tuple[Mapping[str
                      if base.is_dir() else (), reverse=True)  # fmt: skip
     if not ids:
         raise ConfigError(f"no run records in {where}; a run writes one (see 'byok8s runs')")
-    chosen = _choose(run, ids, where)
+    chosen = str(records.find([{"run": i} for i in ids], run, where)["run"])
     name = f"{records.RUNS}/{chosen}/{records.RECORD}"
     shown = f"{bucket.url}/{name}" if bucket is not None else str(workdir / name)
     try:
@@ -85,21 +85,6 @@ def _load(run: str, workdir: Path, bucket: Any, where: str) -> tuple[Mapping[str
     if bucket is None:
         record = dict(records.with_journal(record, workdir))
     return record, _failed_logs(record, chosen, workdir, bucket)
-
-
-def _choose(run: str, ids: list[str], where: str) -> str:
-    if run == "last":
-        return ids[0]
-    matches = [i for i in ids if i.startswith(run)]
-    if run in matches:
-        return run
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise ConfigError(f"no run {run!r} in {where}; see 'byok8s runs' for the run ids "
-                          "(or use 'last')")  # fmt: skip
-    raise ConfigError(f"run {run!r} is ambiguous in {where} ({', '.join(matches[:5])}); give "
-                      "more of the id")  # fmt: skip
 
 
 def _failed_logs(record: Mapping[str, Any], run: str, workdir: Path, bucket: Any) -> dict:
