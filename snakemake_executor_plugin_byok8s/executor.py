@@ -50,6 +50,7 @@ from snakemake_executor_plugin_byok8s import (
     images,
     jobcommand,
     leftovers,
+    nodes,
     options,
     podspec,
     runtime,
@@ -118,6 +119,7 @@ class Executor(stock.Executor):
         self._said_image: set[str] = set()  # rules whose two images were told apart
         self._too_big: set[str] = set()  # Jobs no node can hold today (an autoscaler may)
         self._infra_tries: dict[int, int] = {}  # jobid -> re-submissions so far
+        self._on_demand: set[str] = set()  # Job names kept off spot nodes (a last try)
         # Job names due to be created again (None) or whose creation failed (why).
         self._scheduled: dict[str, str | None] = {}
         self._stopping = threading.Event()
@@ -133,6 +135,8 @@ class Executor(stock.Executor):
         )
         self.journal = Journal(self.workflow.executor_settings.record_dir)
         self._capacity = capacity.Capacity(self.kubeapi)
+        self._health = nodes.Health(self.kubeapi)
+        self._check_spot()
         # Successful jobs: their logs are saved and their Jobs deleted off the status loop.
         self._cleanup = ThreadPoolExecutor(max_workers=4, thread_name_prefix="byok8s-cleanup")
         self.follower = None
@@ -154,6 +158,7 @@ class Executor(stock.Executor):
             claims += [options.Claim(pv.name, str(pv.path)) for pv in given.persistent_volumes]
             scratch = [options.scratch(s) for s in given.scratch]
             options.unique_paths([c.path for c in claims] + [s.path for s in scratch])
+            spot_labels = [options.spot_label(t) for t in given.spot_label]
             plans = json.loads(given.scheduling) if given.scheduling else {}
             run = options.scheduling(plans.get("run", {}), "scheduling of the run").over(
                 options.scheduling(
@@ -178,6 +183,8 @@ class Executor(stock.Executor):
             claims=claims,
             scratch=scratch,
             scheduling=run,
+            spot_labels=(*options.SPOT_LABELS, *spot_labels),
+            node_lost_after=given.node_lost_after,
         )
 
     # --- sources -------------------------------------------------------------
@@ -254,6 +261,7 @@ class Executor(stock.Executor):
                 settings=self._pod_settings,
                 scheduling=plan,
                 image=image,
+                on_demand=name in self._on_demand,
             )
             cores = int(job.resources.get("_cores", 1))
             if self._capacity.check(status.job_label(job), cores, body):
@@ -331,6 +339,8 @@ class Executor(stock.Executor):
             if self.follower is not None and pod is not None:
                 self.follower.pod_started(pod, status.job_label(j.job))
             if result.state == "running":
+                result = self._lost(result, pod)
+            if result.state == "running":
                 result = self._waited(j, result)
             if result.state == "running":
                 yield j
@@ -355,17 +365,74 @@ class Executor(stock.Executor):
                 # ended: what may still run is the runtime's copy beside it.
                 self._delete_job(j.external_jobid, job_pods, ended=status.ended(pod))
 
+    def _lost(self, result: status.Outcome, pod: Any) -> status.Outcome:
+        """A job whose pod's node has not answered for node_lost_after s: lost with
+        it (the pod still looks as if it runs, and may until the node comes back)."""
+        name = pod.spec.node_name if pod is not None and pod.spec else None
+        gone = self._health.lost_for(name) if name else None
+        if gone is None or gone[0] < self.workflow.executor_settings.node_lost_after:
+            return result
+        text = f"was lost: {gone[1]}, {gone[0]:.0f} s ago"
+        return status.Outcome("failed", text, result.pod, infra=True, node_event=nodes.LOST)
+
     def _recheck(self, j: SubmittedJobInfo, result: status.Outcome, pod: Any) -> status.Outcome:
         """A pod gone before its job finished, read against the Job as it is now (the
         list may be 10 s old): its own deadline deletes it too, which is no reason to
-        run it again."""
+        run it again. Then its node: lost or drained says why, and a spot node
+        that it ran on the spot pool."""
         try:
-            job = self.batchapi.read_namespaced_job(
-                j.external_jobid, self.namespace, _request_timeout=10
-            )
+            if not result.node_event:  # a lost node's pod: the Job says nothing new
+                job = self.batchapi.read_namespaced_job(
+                    j.external_jobid, self.namespace, _request_timeout=10
+                )
+                result = status.outcome(job, pod)
         except Exception:  # noqa: BLE001 - gone too, or no answer: keep what we know
+            pass
+        name = pod.spec.node_name if pod is not None and pod.spec else None
+        if not result.infra or not name:
             return result
-        return status.outcome(job, pod)
+        node = self._read_node(name)
+        if node is False:  # cannot be read: what the pod says is all there is
+            return result
+        event, why = nodes.fate(node, name)
+        if result.node_event:
+            event, why = result.node_event, ""  # already said
+        spot = nodes.is_spot(node.metadata.labels if node else None, self._pod_settings.spot_labels)
+        reason = f"{result.reason}: {why}" if why else result.reason
+        if spot:
+            reason += " (a spot node)"
+        return dataclasses.replace(result, reason=reason, node_event=event, spot=spot)
+
+    def _read_node(self, name: str) -> Any:
+        """The V1Node, None when it is gone, False when it cannot be read."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return self.kubeapi.read_node(name, _request_timeout=10)
+        except ApiException as exc:
+            return None if exc.status == 404 else False
+        except Exception:  # noqa: BLE001 - no answer: not known
+            return False
+
+    def _check_spot(self) -> None:
+        """--spot on a cluster where no node has a spot label: said once, at start
+        (the pods prefer spot nodes, so they run on the others meanwhile)."""
+        given = self._pod_settings.scheduling
+        if not (given.spot or any(p.spot for p in self._rule_plans.values())):
+            return
+        try:
+            items = self.kubeapi.list_node(_request_timeout=30).items
+        except Exception:  # noqa: BLE001 - a namespaced user may not list nodes
+            return
+        labels = self._pod_settings.spot_labels
+        if not any(nodes.is_spot(n.metadata.labels, labels) for n in items):
+            said = ", ".join(f"{k}={v}" for k, v in labels)
+            self.logger.warning(
+                f"--spot: none of the cluster's {len(items)} nodes has a spot label ({said}); "
+                "the jobs run on the other nodes until a spot node comes (an autoscaler "
+                "may add one). If your spot pool has another label, give it with "
+                "--spot-label KEY=VALUE"
+            )
 
     def _infra_retry(
         self, j: SubmittedJobInfo, result: status.Outcome, pods: Sequence[Any], pod: Any
@@ -379,13 +446,18 @@ class Executor(stock.Executor):
             return None
         self._infra_tries[j.job.jobid] = tries + 1
         self.journal.finished(j, result, pod, None)
-        self._delete_job(j.external_jobid, pods)
+        # A pod on a lost node never hears its deletion: it is removed at once.
+        self._delete_job(j.external_jobid, pods, ended=result.node_event == nodes.LOST)
         name = f"{re.sub(r'-r[0-9]+$', '', j.external_jobid)}-r{tries + 1}"
         delay = INFRA_BACKOFF * 2**tries
+        where = ""
+        if result.spot and tries + 1 == limit:  # the last try: where no spot is
+            self._on_demand.add(name)
+            where = " on an on-demand node (the last try: spot nodes left out)"
         self.logger.warning(
-            f"{status.job_label(j.job)}: pod {result.pod} {result.reason}; submitting it again "
-            f"in {delay:.0f} s (infrastructure retry {tries + 1} of {limit}, not counted "
-            "against --retries)"
+            f"{status.job_label(j.job)}: pod {result.pod} {result.reason}; submitting it again"
+            f"{where} in {delay:.0f} s (infrastructure retry {tries + 1} of {limit}, not "
+            "counted against --retries)"
         )
         self._scheduled[name] = None
         assert self._cleanup is not None

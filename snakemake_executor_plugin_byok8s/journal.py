@@ -12,7 +12,7 @@ from typing import Any
 
 from snakemake_executor_plugin_byok8s import usage
 from snakemake_executor_plugin_byok8s.capacity import quantity
-from snakemake_executor_plugin_byok8s.podspec import CONTAINER, label_value
+from snakemake_executor_plugin_byok8s.podspec import CONTAINER, FALLBACK_LABEL, label_value
 from snakemake_executor_plugin_byok8s.status import OOM, container_status, memory_limit
 
 JOURNAL = "jobs.jsonl"
@@ -56,6 +56,9 @@ class Journal:
             "state": result.state,
             "reason": result.reason or None,
             "infra": result.infra,  # the cluster's doing (evicted, node lost), run again
+            "node_event": result.node_event or None,  # its node lost or drained
+            "spot_node": result.spot or None,  # it ran on a spot node (known when it failed)
+            "on_demand": _on_demand(pod),  # a spot job's last try, kept off spot nodes
             "pod": result.pod,
             "node": pod.spec.node_name if pod is not None and pod.spec else None,
             "scheduled": _scheduled(pod),
@@ -107,6 +110,11 @@ def _container_times(pod: Any) -> dict[str, str | None]:
     if status.state.terminated is not None and status.state.terminated.finished_at:
         times["finished"] = status.state.terminated.finished_at.isoformat()
     return times
+
+
+def _on_demand(pod: Any) -> bool | None:
+    labels = (pod.metadata.labels if pod is not None and pod.metadata else None) or {}
+    return True if labels.get(FALLBACK_LABEL) == "on-demand" else None
 
 
 def _scheduled(pod: Any) -> str | None:

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from snakemake_executor_plugin_byok8s.nodes import not_ready
 from snakemake_executor_plugin_byok8s.podspec import RUN_LABEL
 
 GRACE = 2  # seconds a left-over pod has to stop
@@ -26,6 +27,7 @@ class Found:
     jobs: list[str] = field(default_factory=list)
     pods: list[str] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
+    stranded: set[str] = field(default_factory=set)  # pods on nodes that stopped answering
 
     def __bool__(self) -> bool:
         return bool(self.jobs or self.pods or self.secrets)
@@ -43,14 +45,17 @@ def find(core: Any, batch: Any, namespace: str, run: str) -> Found:
     from kubernetes.client.exceptions import ApiException
 
     selector = f"{RUN_LABEL}={run}"
+    pods = core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=30).items
     found = Found(
         jobs=[j.metadata.name for j in batch.list_namespaced_job(
             namespace, label_selector=selector, _request_timeout=30).items],
-        pods=[p.metadata.name for p in core.list_namespaced_pod(
-            namespace, label_selector=selector, _request_timeout=30).items],
+        pods=[p.metadata.name for p in pods],
         secrets=[s.metadata.name for s in core.list_namespaced_secret(
             namespace, label_selector=selector, _request_timeout=30).items],
     )  # fmt: skip
+    if pods:
+        lost = _lost_nodes(core)
+        found.stranded = {p.metadata.name for p in pods if p.spec and p.spec.node_name in lost}
     if run not in found.secrets:  # created, but stopped before it was labelled
         try:
             core.read_namespaced_secret(run, namespace, _request_timeout=30)
@@ -67,7 +72,8 @@ def remove(core: Any, batch: Any, namespace: str, found: Found) -> None:
     from kubernetes.client.exceptions import ApiException
 
     deletions = [  # pods first: the Job's garbage collection would give them their full grace
-        *(lambda n=n: core.delete_namespaced_pod(n, namespace, grace_period_seconds=GRACE)
+        *(lambda n=n: core.delete_namespaced_pod(  # on a lost node: none will ever stop it
+            n, namespace, grace_period_seconds=0 if n in found.stranded else GRACE)
           for n in found.pods),
         *(lambda n=n: batch.delete_namespaced_job(
             n, namespace, body=V1DeleteOptions(propagation_policy="Background"))
@@ -80,6 +86,14 @@ def remove(core: Any, batch: Any, namespace: str, found: Found) -> None:
         except ApiException as exc:
             if exc.status != 404:
                 raise
+
+
+def _lost_nodes(core: Any) -> set[str]:
+    """The nodes that stopped answering (none known when nodes cannot be listed)."""
+    try:
+        return not_ready(core.list_node(_request_timeout=30).items)
+    except Exception:  # noqa: BLE001 - a namespaced user may not list nodes
+        return set()
 
 
 def wait_gone(core: Any, batch: Any, namespace: str, run: str, seconds: float = GONE_WAIT) -> Found:

@@ -147,6 +147,16 @@ SCHEDULING_KEYS = (
     "annotation",  # {KEY: VALUE} | "KEY=VALUE,..."
     "active_deadline",  # seconds
     "image",  # the rule's own image (wins over its container: directive)
+    "spot",  # true | false: prefer spot nodes, the last infrastructure retry on others
+)
+# The spot (preemptible) pools' node labels: their nodes are also tainted with them
+# (AKS always; GKE and EKS when asked), so a pod that may run there tolerates them.
+SPOT_LABELS = (
+    ("kubernetes.azure.com/scalesetpriority", "spot"),  # AKS spot node pools
+    ("eks.amazonaws.com/capacityType", "SPOT"),  # EKS managed node groups
+    ("karpenter.sh/capacity-type", "spot"),  # Karpenter (EKS, AKS)
+    ("cloud.google.com/gke-spot", "true"),  # GKE Spot VMs
+    ("cloud.google.com/gke-preemptible", "true"),  # GKE preemptible VMs
 )
 # Image references a rule may give: Snakemake's docker:// prefix is dropped; other
 # schemes name Singularity/Apptainer images, which Kubernetes cannot run.
@@ -169,6 +179,7 @@ class Scheduling:
     annotations: tuple[tuple[str, str], ...] = ()
     active_deadline: int | None = None
     image: str | None = None
+    spot: bool | None = None  # None: as the run says
 
     def over(self, base: Scheduling) -> Scheduling:
         """These settings on top of `base`: mappings merged (these win), lists joined,
@@ -187,6 +198,7 @@ class Scheduling:
             annotations=tuple({**dict(base.annotations), **dict(self.annotations)}.items()),
             active_deadline=self.active_deadline or base.active_deadline,
             image=self.image or base.image,
+            spot=self.spot if self.spot is not None else base.spot,
         )
 
 
@@ -249,6 +261,11 @@ def scheduling(given: dict, where: str) -> Scheduling:
     given_image = given.get("image")
     if given_image is not None:
         given_image = image(given_image, where)
+    spot = given.get("spot")
+    if isinstance(spot, str) and spot.strip().lower() in ("true", "false"):
+        spot = spot.strip().lower() == "true"  # a rule resource is a string
+    if spot is not None and not isinstance(spot, bool):
+        raise ValueError(f"{where}: spot {spot!r} must be true or false")
     secrets = tuple(items("image_pull_secret"))
     for secret in secrets:
         if not SUBDOMAIN_RE.match(secret):
@@ -265,7 +282,19 @@ def scheduling(given: dict, where: str) -> Scheduling:
         annotations=pairs("annotation", "annotation"),
         active_deadline=deadline,
         image=given_image,
+        spot=spot,
     )
+
+
+def spot_label(text: str) -> tuple[str, str]:
+    """`KEY=VALUE`, the node label of a spot pool byok8s does not know."""
+    key, sep, value = text.partition("=")
+    if not sep or not label_key(key) or not value or not LABEL_VALUE_RE.match(value):
+        raise ValueError(
+            f"--spot-label {text!r} is not a node label KEY=VALUE; give your spot pool's "
+            "label, e.g. node-pool/capacity=spot"
+        )
+    return key, value
 
 
 def image(value: object, where: str) -> str:

@@ -18,7 +18,13 @@ from typing import Any
 from kubernetes import client as k8s
 
 from snakemake_executor_plugin_byok8s import runtime
-from snakemake_executor_plugin_byok8s.options import Claim, Scheduling, Scratch, Toleration
+from snakemake_executor_plugin_byok8s.options import (
+    SPOT_LABELS,
+    Claim,
+    Scheduling,
+    Scratch,
+    Toleration,
+)
 from snakemake_executor_plugin_byok8s.settings import BY_NAME
 
 CONTAINER = "snakemake"
@@ -26,6 +32,9 @@ RUNTIME = "byok8s-runtime"  # the container (and volume) that brings the job run
 RUN_LABEL = "byok8s.io/run"
 RULE_LABEL = "byok8s.io/rule"
 JOBID_LABEL = "byok8s.io/jobid"
+FALLBACK_LABEL = "byok8s.io/fallback"  # "on-demand": a spot job's last try, off spot nodes
+# The taints of a node that stopped answering: a pod tolerates them node_lost_after s.
+NODE_LOST_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 SOURCES_KEY = "byok8s-sources.tar.xz"
 SOURCES_DIR = "/byok8s/sources"
 GPU_VENDORS = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
@@ -70,6 +79,8 @@ class PodSettings:
     claims: Sequence[Claim] = ()
     scratch: Sequence[Scratch] = ()
     scheduling: Scheduling = Scheduling()  # the run's; a job's own is given to job_body
+    spot_labels: Sequence[tuple[str, str]] = SPOT_LABELS  # and --spot-label's
+    node_lost_after: int | None = BY_NAME["node_lost_after"].default  # None: Kubernetes's
     # The plugin's ExecutorSettings: every declared option by its name (settings.py).
     options: Any = None
 
@@ -89,13 +100,13 @@ def job_body(
     settings: PodSettings,
     scheduling: Scheduling | None = None,
     image: str | None = None,
+    on_demand: bool = False,
 ) -> k8s.V1Job:
     """The Job for one Snakemake job; `scheduling` is the job's own (its rule's on top
     of the run's), the run's when None; `image` its rule's own image, when it is not
     the job image: then a container of the job image brings the job runtime
-    (runtime.py), and `command` must start it from there (jobcommand.through_jobrun)."""
-    import json
-
+    (runtime.py), and `command` must start it from there (jobcommand.through_jobrun);
+    `on_demand`: kept off spot nodes (a spot job's last infrastructure retry)."""
     plan = scheduling if scheduling is not None else settings.scheduling
     own = bool(image) and image != settings.image
     image = image if own and image else settings.image
@@ -108,6 +119,8 @@ def job_body(
         RULE_LABEL: label_value(rule),
         JOBID_LABEL: str(jobid),
     }  # byok8s's own labels win over the user's
+    if on_demand:
+        labels[FALLBACK_LABEL] = "on-demand"
     container = k8s.V1Container(
         name=CONTAINER,
         image=image,
@@ -172,8 +185,13 @@ def job_body(
         volumes=volumes,
         restart_policy="Never",
         node_selector={**_node_selector(resources), **dict(plan.node_selector)} or None,
-        tolerations=_tolerations(plan.tolerations) + _gpu_tolerations(resources) or None,
-        affinity=json.loads(plan.affinity) if plan.affinity else None,
+        tolerations=(
+            _tolerations(plan.tolerations)
+            + _gpu_tolerations(resources)
+            + _placement_tolerations(plan, settings)
+        )
+        or None,
+        affinity=_affinity(plan, settings.spot_labels, on_demand),
         priority_class_name=plan.priority_class,
         service_account_name=plan.service_account,
         image_pull_secrets=[k8s.V1LocalObjectReference(name=n) for n in plan.image_pull_secrets]
@@ -311,6 +329,61 @@ def _tolerations(given: Sequence[Toleration]) -> list[k8s.V1Toleration]:
         )
         for t in given
     ]
+
+
+def _placement_tolerations(plan: Scheduling, settings: PodSettings) -> list[k8s.V1Toleration]:
+    """A spot job tolerates the spot pools' taints; every pod tolerates a node that
+    stopped answering for node_lost_after s (Kubernetes's default: 300), unless the
+    user's own tolerations say how long."""
+    found = []
+    if plan.spot:
+        found += [
+            k8s.V1Toleration(key=k, operator="Equal", value=v) for k, v in settings.spot_labels
+        ]
+    given = {t.key for t in plan.tolerations}
+    if settings.node_lost_after is not None:
+        found += [
+            k8s.V1Toleration(
+                key=taint,
+                operator="Exists",
+                effect="NoExecute",
+                toleration_seconds=settings.node_lost_after,
+            )
+            for taint in NODE_LOST_TAINTS
+            if taint not in given
+        ]
+    return found
+
+
+def _affinity(
+    plan: Scheduling, spot_labels: Sequence[tuple[str, str]], on_demand: bool
+) -> dict[str, Any] | None:
+    """The user's affinity, with a spot job's preference for spot nodes, or (its last
+    try) a requirement to keep off them, added to it."""
+    import json
+
+    affinity = json.loads(plan.affinity) if plan.affinity else {}
+    if not (plan.spot or on_demand):
+        return affinity or None
+    node = dict(affinity.get("nodeAffinity") or {})
+    if on_demand:  # every term the user gave (any one will do) also keeps off spot
+        away = [{"key": k, "operator": "NotIn", "values": [v]} for k, v in spot_labels]
+        required = dict(node.get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+        required["nodeSelectorTerms"] = [
+            {**term, "matchExpressions": [*(term.get("matchExpressions") or []), *away]}
+            for term in required.get("nodeSelectorTerms") or [{}]
+        ]
+        node["requiredDuringSchedulingIgnoredDuringExecution"] = required
+    else:
+        node["preferredDuringSchedulingIgnoredDuringExecution"] = [
+            *(node.get("preferredDuringSchedulingIgnoredDuringExecution") or []),
+            *(
+                {"weight": 100, "preference": {"matchExpressions": [
+                    {"key": k, "operator": "In", "values": [v]}]}}
+                for k, v in spot_labels
+            ),
+        ]  # fmt: skip
+    return {**affinity, "nodeAffinity": node}
 
 
 def _gpu_tolerations(resources: Mapping[str, Any]) -> list[k8s.V1Toleration]:

@@ -181,6 +181,38 @@ OPTIONS = (
         "lost, is submitted again (2, 4, 8 s back-off), not counted against --retries.",
     ),
     _pod(
+        name="node_lost_after",
+        type=int,
+        default=60,
+        metavar="SECONDS",
+        least=1,
+        must="seconds (1 or more)",
+        plugin="node_lost_after",
+        help="How long a job's pod stays on a node that stopped answering (NotReady, "
+        "unreachable) before it is run again elsewhere (an infrastructure retry); "
+        "Kubernetes's own default is 300.",
+    ),
+    _pod(
+        name="spot",
+        type=bool,
+        scheduling="spot",
+        help="Run the job pods on spot (preemptible) nodes where there are some: they "
+        "tolerate and prefer the spot pools of AKS, EKS, Karpenter and GKE (and "
+        "--spot-label), and a job preempted or evicted on a spot node runs its last "
+        "infrastructure retry on an on-demand node. Per rule: spot in the workflow "
+        "config's rules.",
+    ),
+    _pod(
+        name="spot_label",
+        type=list,
+        pairs=True,
+        metavar="KEY=VALUE",
+        parse=options.spot_label,
+        plugin="spot_label",
+        help="Node label of a spot pool that --spot does not know (repeatable); its nodes' "
+        "taint of the same key is tolerated.",
+    ),
+    _pod(
         name="follow",
         short="-f",
         type=bool,

@@ -32,9 +32,12 @@ class Outcome:
     waiting: str = ""  # running, but not started yet: why (one line)
     stuck: bool = False  # waiting for something that will not come by itself
     infra: bool = False  # failed by the cluster (evicted, preempted, deleted), not the job
+    node_event: str = ""  # what befell its node, for an infra failure (nodes.LOST, DRAINED)
+    spot: bool = False  # it ran on a spot node
 
 
 RUNNING = Outcome("running")
+DELETED = "was deleted (or evicted, or preempted) before its job finished"
 
 
 def outcome(job: Any, pod: Any | None, now: datetime | None = None) -> Outcome:
@@ -65,10 +68,13 @@ def outcome(job: Any, pod: Any | None, now: datetime | None = None) -> Outcome:
             return Outcome("failed", f"Kubernetes Job failed ({DEADLINE})", name, started=True)
         if terminated.exit_code == 0:
             return Outcome("succeeded", pod=name, started=True)
+        deleted = pod is not None and pod.metadata.deletion_timestamp is not None
+        if deleted and terminated.reason != "OOMKilled":
+            # stopped by its deletion (a drain's eviction, a preemption): not the job's doing
+            return Outcome("failed", DELETED, name, started=True, infra=True)
         return Outcome("failed", _exit_reason(terminated, pod), name, started=True)
     if pod is not None and pod.metadata.deletion_timestamp is not None:
-        text = "was deleted (or evicted, or preempted) before its job finished"
-        return Outcome("failed", text, name, infra=True)
+        return Outcome("failed", DELETED, name, infra=True)
     pod_status = pod.status if pod is not None else None
     reason = pod_status.reason if pod_status is not None else None
     message = (pod_status.message if pod_status is not None else None) or ""

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -212,6 +213,32 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[localcluster.Cluster]:
         )
     yield running
     running.stop()
+
+
+NODES = 3  # the multi-node tests' cluster: the first node and two more
+
+
+@pytest.fixture(scope="module")
+def multinode(
+    cluster: localcluster.Cluster, pytestconfig: pytest.Config
+) -> Iterator[localcluster.Cluster]:
+    """The cluster with NODES nodes (up.sh --nodes) for a module of tests marked
+    multinode; back to one node after it, as every other test expects."""
+    started = time.monotonic()
+    cluster.grow(NODES)
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # shown in CI's log, not captured
+        print(f"\nlocal cluster: {NODES} nodes Ready in {time.monotonic() - started:.1f} s",
+              flush=True)  # fmt: skip
+    yield cluster
+    cluster.shrink()
+
+
+@pytest.fixture
+def nodes(multinode: localcluster.Cluster) -> list[str]:
+    """The names of the NODES nodes, every one of them Ready (one a test stopped
+    starts again)."""
+    return multinode.grow(NODES)
 
 
 @pytest.fixture(scope="session")

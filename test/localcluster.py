@@ -89,6 +89,36 @@ class Cluster:
         if self.owned:
             script("down.sh", str(self.state))
 
+    def grow(self, count: int) -> list[str]:
+        """`count` nodes, all Ready: up.sh --nodes starts those not running (a
+        stopped one again); their names, the first node's first."""
+        proc = script("up.sh", str(self.state), "--nodes", str(count),
+                      capture_output=True, text=True)  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"up.sh --nodes {count} failed:\n{proc.stderr[-4000:]}")
+        return [node_name(k) for k in range(1, count + 1)]
+
+    def stop_node(self, k: int) -> None:
+        """Node k gone at once, as a machine that dies (node.sh stop)."""
+        script("node.sh", "stop", str(k), str(self.state), check=True)
+
+    def shrink(self) -> None:
+        """Back to the first node: the others stopped and their Nodes deleted."""
+        import kubernetes
+
+        core = kubernetes.client.CoreV1Api(self.api())
+        for node in core.list_node().items:
+            name = node.metadata.name
+            if name == node_name(1):
+                continue
+            script("node.sh", "stop", name.rsplit("-", 1)[1], str(self.state))
+            core.delete_node(name)
+
+
+def node_name(k: int) -> str:
+    """Node k's name, as test/cluster/nodes.sh gives it."""
+    return "byok8s-node" if k == 1 else f"byok8s-node-{k}"
+
 
 def missing_prerequisites() -> list[str]:
     missing = [c for c in COMMANDS if shutil.which(c) is None]

@@ -156,6 +156,20 @@ CASES = [
         "was deleted (or evicted, or preempted) before its job finished",
     ),
     ("pod deleted after success", job(), deleted(pod(terminated(0, "Completed"))), "succeeded", ""),
+    (  # a drain's eviction: SIGTERM, and the job's shell ends with it
+        "pod deleted, its container stopped by it",
+        job(),
+        deleted(pod(terminated(143))),
+        "failed",
+        "was deleted (or evicted, or preempted) before its job finished",
+    ),
+    (  # out of memory is the job's, even if the pod is being deleted meanwhile
+        "pod deleted after its container ran out of memory",
+        job(),
+        deleted(pod(terminated(137, "OOMKilled"))),
+        "failed",
+        "killed for running out of memory (OOMKilled)",
+    ),
 ]
 
 

@@ -17,6 +17,13 @@ SETTINGS = podspec.PodSettings(
 )
 
 
+# Every pod tolerates a node that stopped answering for node_lost_after seconds.
+NODE_LOST = [
+    {"key": taint, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}
+    for taint in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+]
+
+
 def body(resources: dict | None = None, scheduling: object = None, **settings: object) -> dict:
     settings.pop("settings_scheduling", None)
     cfg = podspec.PodSettings(**{**SETTINGS.__dict__, **settings})  # type: ignore[arg-type]
@@ -133,7 +140,8 @@ def test_gpus_machine_types_and_service_account() -> None:
     )["spec"]["template"]["spec"]
     assert spec["nodeSelector"] == {"node.kubernetes.io/instance-type": "Standard_NC6"}
     assert spec["tolerations"] == [
-        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}
+        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"},
+        *NODE_LOST,
     ]
     assert spec["serviceAccountName"] == "pipeline"
     with pytest.raises(ValueError, match="gpu_manufacturer"):
@@ -179,9 +187,11 @@ def test_node_selectors_and_tolerations_from_the_run_join_the_rules() -> None:
          "effect": "NoSchedule"},
         {"key": "dedicated", "operator": "Exists"},
         {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"},
+        *NODE_LOST,
     ]  # fmt: skip
     plain = body()["spec"]["template"]["spec"]
-    assert "nodeSelector" not in plain and "tolerations" not in plain
+    assert "nodeSelector" not in plain and plain["tolerations"] == NODE_LOST
+    assert "tolerations" not in body(node_lost_after=None)["spec"]["template"]["spec"]
 
 
 def test_no_plain_value_of_any_kind_in_the_spec() -> None:
@@ -291,7 +301,7 @@ def test_a_rules_scheduling_goes_on_top_of_the_runs() -> None:
     spec, template = job["spec"], job["spec"]["template"]
     pod = template["spec"]
     assert pod["nodeSelector"] == {"pool": "highmem", "zone": "a"}
-    assert [t["key"] for t in pod["tolerations"]] == ["spot", "sku"]
+    assert [t["key"] for t in pod["tolerations"]] == ["spot", "sku", *(t["key"] for t in NODE_LOST)]
     assert pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert pod["priorityClassName"] == "urgent" and pod["serviceAccountName"] == "pipeline"
     assert pod["imagePullSecrets"] == [{"name": "acr-pull"}, {"name": "other"}]
@@ -324,3 +334,79 @@ def test_bad_scheduling_says_where_and_what(given: dict, message: str) -> None:
     assert str(caught.value).startswith("rule align: ")
     with pytest.raises(ValueError, match="set affinity in the workflow config"):
         options.from_resources({"k8s_affinity": "x"}, "align")
+
+
+def test_a_node_that_stops_answering_is_tolerated_for_node_lost_after_unless_the_user_says() -> (
+    None
+):
+    own = options.Scheduling(tolerations=(options.toleration("node.kubernetes.io/unreachable"),))
+    pod = body(scheduling=own, node_lost_after=15)["spec"]["template"]["spec"]
+    assert pod["tolerations"] == [
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists"},
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+         "tolerationSeconds": 15},
+    ]  # fmt: skip
+
+
+def test_a_spot_job_tolerates_and_prefers_every_known_spot_pool() -> None:
+    labels = (*options.SPOT_LABELS, ("pool/capacity", "cheap"))
+    pod = body(scheduling=options.Scheduling(spot=True), spot_labels=labels)["spec"]["template"][
+        "spec"
+    ]
+    spot = [t for t in pod["tolerations"] if t not in NODE_LOST]
+    assert spot == [{"key": k, "operator": "Equal", "value": v} for k, v in labels]
+    assert ("kubernetes.azure.com/scalesetpriority", "spot") in labels
+    assert ("eks.amazonaws.com/capacityType", "SPOT") in labels
+    assert ("cloud.google.com/gke-spot", "true") in labels
+    preferred = pod["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred == [
+        {"weight": 100, "preference": {"matchExpressions": [
+            {"key": k, "operator": "In", "values": [v]}]}}
+        for k, v in labels
+    ]  # fmt: skip
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in pod["affinity"]["nodeAffinity"]
+    assert "byok8s.io/fallback" not in pod.get("metadata", {}).get("labels", {})
+    plain = body(scheduling=options.Scheduling(spot=False))["spec"]["template"]["spec"]
+    assert "affinity" not in plain
+
+
+def test_the_on_demand_try_keeps_off_every_spot_pool_within_each_of_the_users_terms() -> None:
+    users = {"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]},
+            {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]},
+        ]},
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 5, "preference": {"matchExpressions": [
+                {"key": "disk", "operator": "In", "values": ["ssd"]}]}}],
+    }, "podAntiAffinity": {"x": 1}}  # fmt: skip
+    plan = options.Scheduling(spot=True, affinity=json.dumps(users))
+    job = podspec.job_body(
+        name="snakejob-1-r3",
+        run="run-1234",
+        rule="align",
+        jobid=7,
+        command="true",
+        resources={"_cores": 1},
+        settings=SETTINGS,
+        scheduling=plan,
+        on_demand=True,
+    )
+    job = k8s.ApiClient().sanitize_for_serialization(job)
+    pod = job["spec"]["template"]
+    assert pod["metadata"]["labels"]["byok8s.io/fallback"] == "on-demand"
+    affinity = pod["spec"]["affinity"]
+    away = [{"key": k, "operator": "NotIn", "values": [v]} for k, v in options.SPOT_LABELS]
+    terms = affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    assert terms == [
+        {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}, *away]},
+        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}],
+         "matchExpressions": away},
+    ]  # fmt: skip
+    assert (
+        affinity["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+        == (users["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"])
+    )  # the spot preference is gone, the user's stays
+    assert affinity["podAntiAffinity"] == {"x": 1}

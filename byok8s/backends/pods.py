@@ -35,7 +35,7 @@ def settings(given: Given) -> Mapping[str, Any]:
     origins = {f"workflow config {path}"} if "affinity" in wf_config else set()
     for option in OPTIONS:
         value = values[option.name]
-        if option.scheduling and value not in (None, ()):
+        if option.scheduling and value is not None and value != () and value is not False:
             run[option.scheduling] = list(value) if isinstance(value, tuple) else value
             origins.add(sources[option.name])
     if "affinity" in wf_config:

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Stop everything up.sh started (by pid), pods' containers included.
+# Stop everything up.sh started (by pid), every node's pods' containers included.
 set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/nodes.sh"
 STATE=${1:-${BYOK8S_CLUSTER_STATE:-/tmp/byok8s-cluster}}
 [ -d "$STATE/pids" ] || exit 0
+extra=$(ls "$STATE/nodes" 2>/dev/null | grep -E '^[0-9]+$' | sort -n)
+for k in $extra; do node_stop "$STATE" "$k"; done
 for name in kubelet kube-scheduler kube-controller-manager kube-apiserver; do
   [ -f "$STATE/pids/$name" ] && kill "$(cat "$STATE/pids/$name")" 2>/dev/null
 done
@@ -24,6 +28,8 @@ for pidfile in "$STATE"/pids/*; do
 done
 mountpoint -q "$STATE/kubelet" 2>/dev/null || true
 grep " $STATE/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
-# The bridge, only if this state's up.sh made it (another cluster may be using one).
-[ -f "$STATE/bridge" ] && ip link del "$(cat "$STATE/bridge")" 2>/dev/null && rm -f "$STATE/bridge"
+# The bridges, only those this state's up.sh made (another cluster may be using one).
+for file in "$STATE/bridge" "$STATE"/nodes/*/bridge; do
+  [ -f "$file" ] && ip link del "$(cat "$file")" 2>/dev/null; rm -f "$file"
+done
 exit 0

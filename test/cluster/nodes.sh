@@ -1,0 +1,68 @@
+# The local cluster's nodes, for up.sh, down.sh and node.sh (sourced, not run).
+# Node 1 is the first cluster's layout (STATE/containerd.sock, bridge byok8s0,
+# BYOK8S_POD_CIDR); node K (2 and more) lives in STATE/nodes/K, with bridge
+# byok8s<K-1> and the K-th /24 after node 1's.
+MAX_NODES=8        # what the scripts are written for (bridges, subnets)
+NODE_MEMORY_MIB=1024  # room a node takes: its kubelet and containerd, and its pods
+NODE_DISK_GIB=4    # its images (the job image unpacks to about 2 GiB) and pods
+
+node_name() { if [ "$1" -eq 1 ]; then echo byok8s-node; else echo "byok8s-node-$1"; fi; }
+node_bridge() { echo "byok8s$(($1 - 1))"; }
+node_prefix() { if [ "$1" -eq 1 ]; then echo ""; else echo "node-$1-"; fi; }
+node_dir() { if [ "$2" -eq 1 ]; then echo "$1"; else echo "$1/nodes/$2"; fi; }
+node_cidr() {  # node_cidr NODE1_CIDR K
+  local base=${1%/*} a b c d
+  IFS=. read -r a b c d <<<"$base"
+  echo "$a.$b.$((c + $2 - 1)).$d/${1#*/}"
+}
+
+free_mib() { awk '/MemAvailable/ {print int($2 / 1024)}' /proc/meminfo; }
+free_gib() {  # free_gib DIR: free disk where DIR is (or would be)
+  local dir=$1
+  until [ -d "$dir" ]; do dir=$(dirname "$dir"); done
+  df -BG --output=avail "$dir" | tail -1 | tr -dc 0-9
+}
+machine_room() {  # what bounds the node count
+  echo "$(free_mib) MiB memory free, $(free_gib "$1") GiB disk free for $1;" \
+    "a node takes about $NODE_MEMORY_MIB MiB and $NODE_DISK_GIB GiB"
+}
+
+max_nodes() {  # max_nodes STATE: how many nodes this machine holds
+  local mem disk n
+  mem=$(free_mib) disk=$(free_gib "$1")
+  n=$MAX_NODES
+  [ $((mem / NODE_MEMORY_MIB)) -lt "$n" ] && n=$((mem / NODE_MEMORY_MIB))
+  [ $((${disk:-0} / NODE_DISK_GIB)) -lt "$n" ] && n=$((${disk:-0} / NODE_DISK_GIB))
+  echo "$n"
+}
+
+stop_pid() {  # stop_pid STATE NAME: stop the process recorded as NAME (TERM, then KILL)
+  local file=$1/pids/$2 pid
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file")
+  if kill "$pid" 2>/dev/null; then
+    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}
+
+node_stop() {  # node_stop STATE K: stop node K at once, as a machine that dies would
+  local state=$1 k=$2 dir prefix sock task pid
+  dir=$(node_dir "$state" "$k") prefix=$(node_prefix "$k") sock=$dir/containerd.sock
+  # Its kubelet first (nothing restarts containers), then every container, shim and
+  # its containerd, all with SIGKILL.
+  [ -f "$state/pids/${prefix}kubelet" ] && kill -9 "$(cat "$state/pids/${prefix}kubelet")" 2>/dev/null
+  if [ -S "$sock" ]; then
+    for task in $(ctr --address "$sock" -n k8s.io tasks ls -q 2>/dev/null); do
+      pid=$(ctr --address "$sock" -n k8s.io tasks ls 2>/dev/null | awk -v t="$task" '$1 == t {print $2}')
+      [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+    done
+  fi
+  [ -f "$state/pids/${prefix}containerd" ] && kill -9 "$(cat "$state/pids/${prefix}containerd")" 2>/dev/null
+  pkill -9 -f "containerd-shim-runc-v2 .*-address $sock" 2>/dev/null
+  for name in kubelet containerd mounts; do stop_pid "$state" "$prefix$name"; done
+  # Its pods' addresses are free again (host-local IPAM keeps them in a file each).
+  [ "$k" -gt 1 ] && rm -rf "/var/lib/cni/networks/byok8s-$k"
+  return 0
+}
