@@ -111,7 +111,7 @@ class Cluster:
             name = node.metadata.name
             if name == node_name(1):
                 continue
-            script("node.sh", "stop", name.rsplit("-", 1)[1], str(self.state))
+            script("node.sh", "stop", name.rsplit("-", 1)[1], str(self.state), check=True)
             core.delete_node(name)
 
 

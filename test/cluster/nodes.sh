@@ -51,18 +51,22 @@ node_stop() {  # node_stop STATE K: stop node K at once, as a machine that dies 
   local state=$1 k=$2 dir prefix sock task pid
   dir=$(node_dir "$state" "$k") prefix=$(node_prefix "$k") sock=$dir/containerd.sock
   # Its kubelet first (nothing restarts containers), then every container, shim and
-  # its containerd, all with SIGKILL.
-  [ -f "$state/pids/${prefix}kubelet" ] && kill -9 "$(cat "$state/pids/${prefix}kubelet")" 2>/dev/null
+  # its containerd, all with SIGKILL (what is gone already is no error).
+  if [ -f "$state/pids/${prefix}kubelet" ]; then
+    kill -9 "$(cat "$state/pids/${prefix}kubelet")" 2>/dev/null || true
+  fi
   if [ -S "$sock" ]; then
     for task in $(ctr --address "$sock" -n k8s.io tasks ls -q 2>/dev/null); do
       pid=$(ctr --address "$sock" -n k8s.io tasks ls 2>/dev/null | awk -v t="$task" '$1 == t {print $2}')
-      [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+      [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null || true
     done
   fi
-  [ -f "$state/pids/${prefix}containerd" ] && kill -9 "$(cat "$state/pids/${prefix}containerd")" 2>/dev/null
-  pkill -9 -f "containerd-shim-runc-v2 .*-address $sock" 2>/dev/null
+  if [ -f "$state/pids/${prefix}containerd" ]; then
+    kill -9 "$(cat "$state/pids/${prefix}containerd")" 2>/dev/null || true
+  fi
+  pkill -9 -f "containerd-shim-runc-v2 .*-address $sock" 2>/dev/null || true
   for name in kubelet containerd mounts; do stop_pid "$state" "$prefix$name"; done
   # Its pods' addresses are free again (host-local IPAM keeps them in a file each).
-  [ "$k" -gt 1 ] && rm -rf "/var/lib/cni/networks/byok8s-$k"
+  if [ "$k" -gt 1 ]; then rm -rf "/var/lib/cni/networks/byok8s-$k"; fi
   return 0
 }
