@@ -5,7 +5,7 @@ is testable without a cluster."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from snakemake_executor_plugin_byok8s import usage
@@ -68,9 +68,7 @@ def outcome(job: Any, pod: Any | None, now: datetime | None = None) -> Outcome:
             return Outcome("failed", f"Kubernetes Job failed ({DEADLINE})", name, started=True)
         if terminated.exit_code == 0:
             return Outcome("succeeded", pod=name, started=True)
-        deleted = pod is not None and pod.metadata.deletion_timestamp is not None
-        if deleted and terminated.reason != "OOMKilled":
-            # stopped by its deletion (a drain's eviction, a preemption): not the job's doing
+        if _ended_by_deletion(pod, terminated):  # a drain's eviction, a preemption
             return Outcome("failed", DELETED, name, started=True, infra=True)
         return Outcome("failed", _exit_reason(terminated, pod), name, started=True)
     if pod is not None and pod.metadata.deletion_timestamp is not None:
@@ -226,6 +224,17 @@ def _runtime_copy(pod: Any | None) -> Outcome | None:
         text = f"image {image} cannot be pulled ({waiting.reason}{detail})"
         return Outcome("running", pod=name, waiting=text, stuck=True)
     return None
+
+
+def _ended_by_deletion(pod: Any, terminated: Any) -> bool:
+    """Whether a container that failed ended once its pod was being deleted (the
+    deletion's SIGTERM), not before it; running out of memory is its own doing."""
+    deleted = pod.metadata.deletion_timestamp if pod is not None else None
+    if deleted is None or terminated.reason == "OOMKilled":
+        return False
+    grace = pod.metadata.deletion_grace_period_seconds or 0  # the deletion asked at deleted - grace
+    ended = terminated.finished_at
+    return ended is None or ended >= deleted - timedelta(seconds=grace)
 
 
 def _exit_reason(terminated: Any, pod: Any) -> str:

@@ -89,6 +89,9 @@ def _bad_files(tmp: Path) -> None:
         tmp / "bad-rule-plan.json",
         {"workflow": "alpha", "rules": {"target1": {"priority_class": "Urgent!"}}},
     )
+    write_json(
+        tmp / "bad-spot.json", {"workflow": "alpha", "rules": {"target1": {"spot": "sometimes"}}}
+    )
     write_json(tmp / "rule-plan-list.json", {"workflow": "alpha", "rules": {"target1": ["x"]}})
     write_json(tmp / "bad-affinity.json", {"workflow": "alpha", "affinity": "close"})
 
@@ -318,10 +321,15 @@ BAD_INPUT = [
             (["--priority-class", "Urgent!"], ["priority_class 'Urgent!' is not a Kubernetes"]),
             (["--image-pull-secret", "Bad_Name"], ["image pull secret 'Bad_Name'"]),
             (["--default-resources", "mem_mb"], ["'mem_mb' (from command line) is not NAME=VALUE"]),
+            (["--spot-label", "pool"], ["--spot-label 'pool' is not a node label KEY=VALUE",
+                                        "e.g. node-pool/capacity=spot"]),
+            (["--node-lost-after", "0"], ["--node-lost-after must be seconds (1 or more), got 0"]),
         ]
     ],
     (["bad-rule-plan", "params-blue"], {}, ExitCode.CONFIG,
      ["bad-rule-plan.json: rules: target1: priority_class 'Urgent!' is not a Kubernetes name"]),
+    (["bad-spot", "params-blue"], {}, ExitCode.CONFIG,
+     ["bad-spot.json: rules: target1: spot 'sometimes' must be true or false"]),
     (["rule-plan-list", "params-blue"], {}, ExitCode.CONFIG,
      ["rules: 'target1' must be a mapping of pod options"]),
     (["bad-affinity", "params-blue"], {}, ExitCode.CONFIG, ["key 'affinity' must be"]),

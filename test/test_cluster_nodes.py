@@ -182,8 +182,10 @@ def test_a_spot_job_evicted_again_and_again_ends_on_an_on_demand_node(
     spot_node: str, on_cluster: dict, cluster_s3: dict, workdir: Path
 ) -> None:
     wf, params = own_workflow(workdir, ONE)
+    # A small CPU request: the nodes' free CPU, which the scheduler also weighs, then
+    # differs too little to outweigh the spot preference.
     args = [wf, params, *on_cluster["options"], *bucket_args(cluster_s3, "spot"),
-            "--spot", "--infra-retries", "2"]  # fmt: skip
+            "--spot", "--infra-retries", "2", "--cpu-scalar", "0.05"]  # fmt: skip
     proc = byok8s(*args, cwd=workdir)  # --retries 0
     evicted: list[str] = []
 

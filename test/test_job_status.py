@@ -185,6 +185,18 @@ def test_outcome(the_job: k8s.V1Job, the_pod: k8s.V1Pod, state: str, reason: str
         assert result.pod == the_pod.metadata.name
 
 
+def test_a_container_that_failed_before_its_pod_was_deleted_failed_by_itself() -> None:
+    failed = pod(terminated(1))
+    failed.status.container_statuses[0].state.terminated.finished_at = T0
+    failed.metadata.deletion_timestamp = T0 + timedelta(seconds=40)  # kubectl delete, later
+    failed.metadata.deletion_grace_period_seconds = 30
+    assert status.outcome(job(), failed) == status.Outcome(
+        "failed", "exited with code 1", failed.metadata.name, started=True
+    )
+    failed.metadata.deletion_timestamp = T0 + timedelta(seconds=5)  # deleted, then it ended
+    assert status.outcome(job(), failed).infra
+
+
 def test_the_newest_pod_is_the_one_read() -> None:
     old = pod(terminated(1), name="old", created=T0)
     new = pod(terminated(0), name="new", created=T0 + timedelta(seconds=5))

@@ -24,7 +24,12 @@ NODE_LOST = [
 ]
 
 
-def body(resources: dict | None = None, scheduling: object = None, **settings: object) -> dict:
+def body(
+    resources: dict | None = None,
+    scheduling: object = None,
+    on_demand: bool = False,
+    **settings: object,
+) -> dict:
     settings.pop("settings_scheduling", None)
     cfg = podspec.PodSettings(**{**SETTINGS.__dict__, **settings})  # type: ignore[arg-type]
     job = podspec.job_body(
@@ -36,6 +41,7 @@ def body(resources: dict | None = None, scheduling: object = None, **settings: o
         resources=resources or {"_cores": 2, "mem_mb": 1000},
         settings=cfg,
         scheduling=scheduling,  # type: ignore[arg-type]
+        on_demand=on_demand,
     )
     return k8s.ApiClient().sanitize_for_serialization(job)
 
@@ -381,18 +387,7 @@ def test_the_on_demand_try_keeps_off_every_spot_pool_within_each_of_the_users_te
                 {"key": "disk", "operator": "In", "values": ["ssd"]}]}}],
     }, "podAntiAffinity": {"x": 1}}  # fmt: skip
     plan = options.Scheduling(spot=True, affinity=json.dumps(users))
-    job = podspec.job_body(
-        name="snakejob-1-r3",
-        run="run-1234",
-        rule="align",
-        jobid=7,
-        command="true",
-        resources={"_cores": 1},
-        settings=SETTINGS,
-        scheduling=plan,
-        on_demand=True,
-    )
-    job = k8s.ApiClient().sanitize_for_serialization(job)
+    job = body(scheduling=plan, on_demand=True)
     pod = job["spec"]["template"]
     assert pod["metadata"]["labels"]["byok8s.io/fallback"] == "on-demand"
     affinity = pod["spec"]["affinity"]
