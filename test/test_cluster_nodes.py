@@ -35,14 +35,14 @@ rule all:
     input: expand("out/{i}.txt", i=range(6))
 rule work:
     output: "out/{i}.txt"
-    shell: "sleep 25; echo {wildcards.i} > {output}"
+    shell: "sleep 15; echo {wildcards.i} > {output}"
 """
 ONE = """
 rule all:
     input: "out/one.txt"
 rule work:
     output: "out/one.txt"
-    shell: "sleep 20; echo one > {output}"
+    shell: "sleep 8; echo one > {output}"
 """
 
 
@@ -167,7 +167,7 @@ def spot_node(nodes: list[str], on_cluster: dict) -> Any:
 def test_spot_without_spot_nodes_warns_at_start_and_runs_on_the_others(
     nodes: list[str], on_cluster: dict, cluster_s3: dict, workdir: Path
 ) -> None:
-    wf, params = own_workflow(workdir, ONE.replace("sleep 20; ", ""))
+    wf, params = own_workflow(workdir, ONE.replace("sleep 8; ", ""))
     args = [wf, params, *on_cluster["options"], *bucket_args(cluster_s3, "nospot"), "--spot"]
     proc = byok8s(*args, cwd=workdir)
     stdout, stderr = proc.communicate(timeout=300)
