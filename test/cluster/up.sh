@@ -57,7 +57,7 @@ start() {  # start NAME CMD...: run in the background, record the pid
 undo() {  # stop what this run started, the newest first
   local i
   for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_pid "$STATE" "${STARTED[$i]}"; done
-  for i in "${BRIDGES[@]}"; do ip link del "$i" 2>/dev/null; done
+  for i in "${BRIDGES[@]}"; do ip link del "$i" 2>/dev/null || true; done
 }
 trap 'status=$?; [ $status -eq 0 ] || undo; exit $status' EXIT
 
