@@ -5,8 +5,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/nodes.sh"
 STATE=${1:-${BYOK8S_CLUSTER_STATE:-/tmp/byok8s-cluster}}
 [ -d "$STATE/pids" ] || exit 0
-extra=$(ls "$STATE/nodes" 2>/dev/null | grep -E '^[0-9]+$' | sort -n)
-for k in $extra; do node_stop "$STATE" "$k"; done
+for dir in "$STATE"/nodes/*/; do  # the extra nodes first
+  k=$(basename "$dir")
+  if [[ $k =~ ^[0-9]+$ ]]; then node_stop "$STATE" "$k"; fi
+done
 for name in kubelet kube-scheduler kube-controller-manager kube-apiserver; do
   [ -f "$STATE/pids/$name" ] && kill "$(cat "$STATE/pids/$name")" 2>/dev/null
 done

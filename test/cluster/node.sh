@@ -6,8 +6,9 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/nodes.sh"
-[ "${1:-}" = stop ] && [[ ${2:-} =~ ^[0-9]+$ ]] || {
-  echo "node.sh: usage: node.sh stop K [STATE_DIR]" >&2; exit 2; }
+if [ "${1:-}" != stop ] || ! [[ ${2:-} =~ ^[0-9]+$ ]]; then
+  echo "node.sh: usage: node.sh stop K [STATE_DIR]" >&2; exit 2
+fi
 STATE=${3:-${BYOK8S_CLUSTER_STATE:-/tmp/byok8s-cluster}}
 [ -d "$(node_dir "$STATE" "$2")" ] || { echo "node.sh: no node $2 in $STATE" >&2; exit 2; }
 node_stop "$STATE" "$2"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The local cluster's nodes, for up.sh, down.sh and node.sh (sourced, not run).
 # Node 1 is the first cluster's layout (STATE/containerd.sock, bridge byok8s0,
 # BYOK8S_POD_CIDR); node K (2 and more) lives in STATE/nodes/K, with bridge

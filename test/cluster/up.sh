@@ -59,7 +59,8 @@ undo() {  # stop what this run started, the newest first
   for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_pid "$STATE" "${STARTED[$i]}"; done
   for i in "${BRIDGES[@]}"; do ip link del "$i" 2>/dev/null || true; done
 }
-trap 'status=$?; [ $status -eq 0 ] || undo; exit $status' EXIT
+on_exit() { local rc=$?; [ "$rc" -eq 0 ] || undo; exit "$rc"; }
+trap on_exit EXIT
 
 wait_for() {  # wait_for WHAT SECONDS CMD...
   local what=$1 limit=$2; shift 2
@@ -218,7 +219,8 @@ node_ready() {  # node_ready K: wait for node K to be Ready; its kubelet's log t
     kill -0 "$pid" 2>/dev/null || break
     sleep 1
   done
-  local file=$STATE/logs/$(node_prefix "$k")kubelet.log
+  local file
+  file=$STATE/logs/$(node_prefix "$k")kubelet.log
   log "node $name did not become Ready in $NODE_WAIT s; its kubelet's last errors ($file):"
   # klog's errors and fatal lines (a fatal one ends in a stack dump), else the tail
   { grep -E '^[EF][0-9]{4} ' "$file" || tail -n 15 "$file"; } | tail -n 10 | sed 's/^/    /' >&2
