@@ -394,9 +394,8 @@ class Executor(stock.Executor):
         node = self._read_node(name)
         if node is False:  # cannot be read: what the pod says is all there is
             return result
-        event, why = nodes.fate(node, name)
-        if result.node_event:
-            event, why = result.node_event, ""  # already said
+        # A lost node's pod has said why already.
+        event, why = (result.node_event, "") if result.node_event else nodes.fate(node, name)
         spot = nodes.is_spot(node.metadata.labels if node else None, self._pod_settings.spot_labels)
         reason = f"{result.reason}: {why}" if why else result.reason
         if spot:

@@ -74,6 +74,9 @@ class Health:
             return
         now = time.monotonic()
         self._known = {n.metadata.name for n in items}
-        lost = {n.metadata.name: fate(n, n.metadata.name)[1] for n in items
-                if fate(n, n.metadata.name)[0] == LOST}  # fmt: skip
-        self._since = {name: self._since.get(name, (now, why)) for name, why in lost.items()}
+        fates = {n.metadata.name: fate(n, n.metadata.name) for n in items}
+        self._since = {  # a removed node stays lost since it was first missed
+            name: self._since.get(name, (now, why))
+            for name, (event, why) in fates.items()
+            if event == LOST
+        } | {name: seen for name, seen in self._since.items() if name not in self._known}

@@ -182,6 +182,8 @@ def test_health_says_how_long_a_node_has_not_answered_and_reads_the_nodes_sparin
     clock[0] += 3  # a new reading: still lost, since the first time seen
     assert health.lost_for("b")[0] == 6.0 and api.calls == 2  # type: ignore[index]
     assert health.lost_for("gone") == (0.0, "its node gone was removed from the cluster")
+    clock[0] += 5  # a new reading: still missing, lost since it was first missed
+    assert health.lost_for("gone")[0] == 5.0 and api.calls == 3  # type: ignore[index]
     api.items = [node("a"), node("b")]  # back
     clock[0] += 5
     assert health.lost_for("b") is None
