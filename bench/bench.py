@@ -1,104 +1,149 @@
-"""Per-job overhead and staging speed of byok8s, side by side with plain
-`snakemake --executor kubernetes` and with bare Kubernetes Jobs (the floor), on
-the local cluster of test/cluster/ and one S3 server (moto) on its bridge.
+"""Per-job overhead, controller cost and staging speed of byok8s, side by side with
+plain `snakemake --executor kubernetes` and with bare Kubernetes Jobs (the floor),
+on the local cluster of test/cluster/ and one S3 server (moto) on its bridge.
 
-    .venv/bin/python bench/bench.py                 # the full set (about an hour)
-    .venv/bin/python bench/bench.py --quick         # N = 1 and 10, one repetition
+    .venv/bin/python bench/bench.py                  # every case (several hours)
+    .venv/bin/python bench/bench.py --cases 1x1,10x4 # some of them
+    .venv/bin/python bench/bench.py --combine A.json B.json  # runs of one commit, merged
     TEST_CLUSTER_STATE=/tmp/byok8s-cluster .venv/bin/python bench/bench.py  # reuse a cluster
 
-Runs alternate between the three ways within each repetition; the table of
-medians and ratios goes to bench/results/ (Markdown and JSON) and stdout.
+Within each repetition the ways run one after the other. Every run is kept: the
+results file (bench/results/bench-*.json, and the same as a table in .md) has each
+run's seconds, main-process CPU and memory and API requests, with the commit, the
+machine and the load. The README's table is made from the newest results file
+(between its bench marks; a test checks it). A tree that differs from its commit
+is refused unless --allow-dirty, which marks the file.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "test"))
-import localcluster  # noqa: E402
-import services  # noqa: E402
-from bench_ways import Bench  # noqa: E402
+sys.path.insert(0, str(ROOT / "bench"))
+import provenance  # noqa: E402
+from provenance import RESULTS  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent
+README = ROOT / "README.md"
+MARKS = ("<!-- bench:begin -->", "<!-- bench:end -->")
+FORMAT = 2  # results files with every run's measurements (1: medians of seconds only)
+WAYS = ("byok8s", "plain", "bare")
+NAMES = {"byok8s": "byok8s", "plain": "plain snakemake", "plain-all": "plain snakemake, "
+         "byok8s's venv", "bare": "bare Jobs", "tool": "byok8s, tool image"}  # fmt: skip
+# (jobs, --jobs, runs of each way): every figure of the README.
+PLAN: list[tuple[int, int, dict[str, int]]] = [
+    (1, 1, {"byok8s": 3, "plain": 3, "bare": 3}),
+    (10, 4, {"byok8s": 3, "plain": 3, "bare": 3}),
+    (50, 4, {"byok8s": 3, "bare": 3}),
+    (200, 50, {"byok8s": 3, "plain": 1, "bare": 3}),
+    (1000, 50, {"byok8s": 1, "bare": 1}),
+]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="N = 1 and 10, one repetition")
-    parser.add_argument("--reps", type=int, default=3, help="repetitions of each case")
+    parser.add_argument("--cases", help="comma-separated NxJOBS of the plan (e.g. 1x1,10x4), "
+                        "or others (run by every way of --ways)")  # fmt: skip
+    parser.add_argument("--ways", help="comma-separated subset of byok8s, plain, bare; also "
+                        "plain-all (plain snakemake from byok8s's venv) and tool (byok8s "
+                        "with the rule in a tool image)")  # fmt: skip
+    parser.add_argument("--reps", type=int, help="runs of each way (instead of the plan's)")
     parser.add_argument("--staging-mb", type=int, default=512, help="size of the staged file")
-    parser.add_argument("--ways", default="byok8s,plain,bare",
-                        help="comma-separated subset; 'tool': byok8s with the rule in a tool "
-                        "image (e.g. --ways byok8s,tool --cases 10x10 --no-staging)")  # fmt: skip
-    parser.add_argument("--cases", help="comma-separated NxJOBS, e.g. 50x4,50x50")
+    parser.add_argument("--staging-reps", type=int, default=3)
     parser.add_argument("--no-staging", action="store_true", help="skip the staging case")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="measure a tree that differs from its commit (marked so)")  # fmt: skip
     parser.add_argument("--combine", nargs="+", metavar="JSON",
-                        help="merge earlier results into one table")  # fmt: skip
+                        help="merge whole results files of one commit into one")  # fmt: skip
     args = parser.parse_args()
     if args.combine:
-        _write(_combine([json.loads(Path(f).read_text()) for f in args.combine]))
+        try:
+            report = combine([json.loads(Path(f).read_text()) for f in args.combine],
+                             [Path(f).name for f in args.combine])  # fmt: skip
+        except ValueError as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 2
+        write(report)
         return 0
-    reps = 1 if args.quick else args.reps
-    cases = [(1, 1), (10, 10), (10, 4)] if args.quick else [(1, 1), (10, 10), (10, 4), (50, 50),
-                                                             (50, 4)]  # fmt: skip
-    if args.cases:
-        cases = [(int(n), int(j)) for n, j in (c.split("x") for c in args.cases.split(","))]
-    ways = args.ways.split(",")
+    head, clean = provenance.require_clean(args.allow_dirty)
+    plan = choose(args.cases, args.ways, args.reps)
+    report: dict[str, Any] = {
+        "format": FORMAT, "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": head, "clean": clean, "machine": provenance.machine(),
+        "load_before": provenance.load(), "runs": [], "staging": None,
+        "help_runs": help_seconds(),
+    }  # fmt: skip
+    measure_all(report, plan, args)
+    return 0
 
-    help_s = _help_seconds()
+
+def choose(cases: str | None, ways: str | None, reps: int | None) -> list[tuple[int, int, dict]]:
+    """The plan, or the cases and ways asked for."""
+    wanted = ways.split(",") if ways else None
+    plan = []
+    if cases:
+        planned = {(n, j): w for n, j, w in PLAN}
+        for case in cases.split(","):
+            n, jobs = (int(x) for x in case.split("x"))
+            plan.append((n, jobs, dict(planned.get((n, jobs), {w: 3 for w in WAYS}))))
+    else:
+        plan = [(n, j, dict(w)) for n, j, w in PLAN]
+    chosen = []
+    for n, jobs, runs in plan:
+        if wanted:
+            runs = {w: runs.get(w, max(runs.values())) for w in wanted}
+        if reps:
+            runs = dict.fromkeys(runs, reps)
+        chosen.append((n, jobs, runs))
+    return chosen
+
+
+def measure_all(report: dict[str, Any], plan: list[tuple[int, int, dict]], args: Any) -> None:
+    import localcluster
+    import services
+    from bench_ways import Bench
+
     cluster = localcluster.start()
     s3 = services.start_s3(host=cluster.gateway)
     bench = Bench(cluster, s3, BIN)
-    report: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
-                              "reps": reps, "machine": f"{os.cpu_count()} cores", "rows": [],
-                              "staging": None, "help_s": help_s,
-                              "commit": _commit()}  # fmt: skip
     try:
-        bench.prepare(need_wheelhouse="plain" in ways)
-        for n, jobs in cases:
-            times: dict[str, list[float]] = {w: [] for w in ways}
-            for rep in range(reps):
-                for way in ways:
-                    seconds = bench.trivial(way, n, jobs)
-                    times[way].append(seconds)
-                    print(f"trivial N={n} --jobs {jobs} {way} rep {rep + 1}: {seconds:.1f} s",
+        bench.prepare(sorted({w for _, _, runs in plan for w in runs}))
+        report["idle_api_per_s"] = bench.idle_requests()
+        for n, jobs, runs in plan:
+            for rep in range(max(runs.values())):
+                for way, count in runs.items():
+                    if rep >= count:
+                        continue
+                    load = provenance.load()[0]
+                    run = {"n": n, "jobs": jobs, "way": way, "rep": rep + 1, "load": load,
+                           **bench.trivial(way, n, jobs)}  # fmt: skip
+                    report["runs"].append(run)
+                    print(f"{n}x{jobs} {way} run {rep + 1}: {run['seconds']:.1f} s, "
+                          f"CPU {run.get('cpu_s', 0):.1f} s, load {load}",
                           file=sys.stderr, flush=True)  # fmt: skip
-            report["rows"].append(_row(f"{n} trivial jobs, --jobs {jobs}", times, n))
-            _write(report)  # what is measured so far survives a failure later on
+            report["load_after"] = provenance.load()
+            write(report)  # what is measured so far survives a failure later on
         if not args.no_staging:
-            report["staging"] = bench.staging(args.staging_mb, reps)
-            _write(report)
+            report["staging"] = bench.staging(args.staging_mb, args.staging_reps)
+            report["load_after"] = provenance.load()
+            write(report)
     finally:
         bench.close()
         s3.stop()
         cluster.stop()
-    return 0
 
 
-def _commit() -> str:
-    """The commit measured, marked when the tree differs from it (results aside: an
-    earlier run's files change nothing that is measured)."""
-    import subprocess
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
-
-    head = git("rev-parse", "--short=12", "HEAD").strip() or "unknown"
-    changed = git("status", "--porcelain", "--", ".", ":!bench/results").strip()
-    return head + (" (with uncommitted changes)" if changed else "")
-
-
-def _help_seconds(runs: int = 7) -> float:
-    """Median wall time of `byok8s --help` (what every typo costs)."""
+def help_seconds(runs: int = 7) -> list[float]:
+    """Wall times of `byok8s --help` (what every typo costs)."""
     import subprocess
     import time
 
@@ -106,91 +151,194 @@ def _help_seconds(runs: int = 7) -> float:
     for _ in range(runs):
         started = time.monotonic()
         subprocess.run([str(BIN / "byok8s"), "--help"], capture_output=True, check=True)
-        times.append(time.monotonic() - started)
-    return statistics.median(times)
+        times.append(round(time.monotonic() - started, 3))
+    return times
 
 
-def _row(name: str, times: dict[str, list[float]], n: int | None = None) -> dict[str, Any]:
-    med = {w: statistics.median(t) for w, t in times.items()}
-    row: dict[str, Any] = {"case": name, "median_s": med, "runs_s": times, "n": n}
-    if "tool" in med and "byok8s" in med:
-        row["tool/byok8s"] = med["tool"] / med["byok8s"]
-    if "byok8s" in med and "plain" in med:
-        row["byok8s/plain"] = med["byok8s"] / med["plain"]
-    if "byok8s" in med and "bare" in med:
-        row["byok8s/bare"] = med["byok8s"] / med["bare"]
-    return row
+def combine(reports: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    """One report of the whole files given, which must be of one commit, all clean
+    or all not: their runs together."""
+    if any(r.get("format") != FORMAT for r in reports):
+        raise ValueError(f"only results files of format {FORMAT} combine (every run kept)")
+    commits = {(r["commit"], r["clean"]) for r in reports}
+    if len(commits) != 1:
+        raise ValueError("the files are of different commits (or clean and not): "
+                         + ", ".join(sorted(f"{c}{'' if k else ' (dirty)'}"
+                                            for c, k in commits)))  # fmt: skip
+    first, last = (min(reports, key=lambda r: r["when"]), max(reports, key=lambda r: r["when"]))
+    stagings = [r["staging"] for r in reports if r.get("staging")]
+    staging = None
+    if stagings:
+        staging = {**stagings[-1], "reps": sum(s["reps"] for s in stagings),
+                   "runs": {k: [x for s in stagings for x in s["runs"][k]]
+                            for k in ("boto3", "byok8s")}}  # fmt: skip
+        staging["boto3_mb_s"] = statistics.median(staging["runs"]["boto3"])
+        staging["byok8s_mb_s"] = statistics.median(staging["runs"]["byok8s"])
+        staging["ratio"] = staging["byok8s_mb_s"] / staging["boto3_mb_s"]
+    return {
+        **last, "combined": names, "load_before": first["load_before"],
+        "runs": [run for r in sorted(reports, key=lambda r: r["when"]) for run in r["runs"]],
+        "help_runs": [t for r in reports for t in r["help_runs"]], "staging": staging,
+        "idle_api_per_s": [r.get("idle_api_per_s") for r in reports],
+    }  # fmt: skip
 
 
-def _combine(reports: list[dict[str, Any]]) -> dict[str, Any]:
-    """One report from several: the runs of each case and way put together."""
-    cases: dict[str, dict[str, list[float]]] = {}
-    for report in reports:
-        for row in report["rows"]:
-            for way, runs in row["runs_s"].items():
-                cases.setdefault(row["case"], {}).setdefault(way, []).extend(runs)
-    staging = next((r["staging"] for r in reports if r.get("staging")), None)
-    last = max(reports, key=lambda r: r["when"])
-    return {"when": last["when"], "combined": len(reports), "machine": last["machine"],
-            "rows": [_row(case, times, int(case.split()[0])) for case, times in cases.items()],
-            "staging": staging, "help_s": last["help_s"]}  # fmt: skip
+# --- the results file and the README ------------------------------------------------
 
 
-def _write(report: dict[str, Any]) -> None:
+def write(report: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = report["when"].replace(":", "").replace("-", "")[:15]
     stamp += "-combined" if report.get("combined") else ""
-    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(report, indent=1))
-    lines = [
-        f"# byok8s benchmark, {report['when']} ({report['machine']}; medians, runs per way in the "
-        "last column)",
-        "",
-        f"Commit {report.get('commit', 'not recorded')}.",
-        "",
-        "| case | byok8s s | plain snakemake s | bare Jobs s | byok8s/plain | byok8s/bare | runs |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    ways = ("byok8s", "plain", "bare")
-    for row in report["rows"]:
-        med = row["median_s"]
-        cells = [f"{med[w]:.1f}" if w in med else "-" for w in ways]
-        ratios = [f"{row[k]:.2f}" if k in row else "-" for k in ("byok8s/plain", "byok8s/bare")]
-        runs = "/".join(str(len(row["runs_s"].get(w, []))) for w in ways)
-        lines.append(f"| {row['case']} | " + " | ".join(cells + ratios + [runs]) + " |")
-    tools = [row for row in report["rows"] if "tool/byok8s" in row]
-    if tools:
-        lines += ["", "A rule in a tool image (no Python; the job runtime copied by a "
-                  "container of the job image beside the job's) against the same rule in the "
-                  "job image (min-max in brackets):",
-                  "", "| case | job image s | tool image s | tool/job image | more per job s |",
-                  "|---|---|---|---|---|"]  # fmt: skip
-        for row in tools:
-            med, runs = row["median_s"], row["runs_s"]
-            spans = {w: f"{med[w]:.1f} [{min(runs[w]):.1f}-{max(runs[w]):.1f}]"
-                     for w in ("byok8s", "tool")}  # fmt: skip
-            extra = (med["tool"] - med["byok8s"]) / (row.get("n") or 1)
-            lines.append(f"| {row['case']} | {spans['byok8s']} | {spans['tool']} | "
-                         f"{row['tool/byok8s']:.2f} | {extra:.1f} |")  # fmt: skip
-    st = report["staging"]
-    lines += (
-        []
-        if st is None
-        else [
-            "",
-            f"Staging {st['mb']} MB in and out of S3 (moto on the bridge), median of {st['reps']}:",
-            "",
-            "| path | MB/s |",
-            "|---|---|",
-            f"| boto3 managed transfer, up + down, from the host | {st['boto3_mb_s']:.0f} |",
-            f"| byok8s job (copy rule), job - trivial job | {st['byok8s_mb_s']:.0f} |",
-            f"| ratio byok8s/boto3 | {st['ratio']:.2f} |",
-        ]
-    )
-    lines += ["", f"`byok8s --help`: {report['help_s']:.2f} s (median of 7)."]
-    text = "\n".join(lines) + "\n"
-    (RESULTS / f"bench-{stamp}.md").write_text(text)
-    (RESULTS / "latest.md").write_text(text)
+    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(report, indent=1) + "\n")
+    text = render(report)
+    (RESULTS / f"bench-{stamp}.md").write_text(f"# byok8s benchmark, {report['when']}\n\n{text}")
+    README.write_text(with_newest(README.read_text()))
     print(text)
+
+
+def newest() -> Path:
+    """The newest results file with every run in it."""
+    files = [p for p in sorted(RESULTS.glob("bench-*.json"))
+             if json.loads(p.read_text()).get("format") == FORMAT]  # fmt: skip
+    return files[-1]
+
+
+def with_newest(readme: str) -> str:
+    """The README with the table of the newest results file between MARKS."""
+    path = newest()
+    body = f"From `bench/results/{path.name}`:\n\n" + render(json.loads(path.read_text()))
+    return provenance.with_block(readme, MARKS, body)
+
+
+def span(values: list[float], digits: int = 1) -> str:
+    """median [min-max]; the median alone for one value."""
+    if not values:
+        return "-"
+    med = f"{statistics.median(values):.{digits}f}"
+    if len(values) == 1:
+        return med
+    return f"{med} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
+
+
+def cases(runs: Iterable[dict[str, Any]]) -> dict[tuple[int, int], dict[str, list[dict]]]:
+    """The runs by case (jobs, --jobs), then by way, in the order they came."""
+    found: dict[tuple[int, int], dict[str, list[dict]]] = {}
+    for run in runs:
+        found.setdefault((run["n"], run["jobs"]), {}).setdefault(run["way"], []).append(run)
+    return dict(sorted(found.items()))
+
+
+def median_of(runs: list[dict], key: str) -> float | None:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def requests(run: dict[str, Any], key: str) -> int:
+    return sum(run.get(key, {}).values())
+
+
+def render(report: dict[str, Any]) -> str:
+    by_case = cases(report["runs"])
+    ways = [w for w in (*WAYS, "plain-all", "tool") if any(w in c for c in by_case.values())]
+    m = report["machine"]
+    clean = "clean tree" if report["clean"] else "**the tree had uncommitted changes**"
+    lines = [
+        f"Commit {report['commit']} ({clean}), {report['when']}. Machine: {m['cores']} cores "
+        f"({m['cpu'] or 'CPU not known'}), {m['memory_gib']} GiB; load average (1, 5, 15 min) "
+        f"{' '.join(map(str, report['load_before']))} before, "
+        f"{' '.join(map(str, report.get('load_after', [])))} after; nothing else ran but the "
+        "local cluster and the S3 server." + (
+            f" Combined from {', '.join(report['combined'])}." if report.get("combined") else ""),
+        "",
+        "Seconds, median [min-max]; ratios of the medians; runs of each way in the last column:",
+        "",
+        "| case | " + " | ".join(f"{NAMES[w]} s" for w in ways)
+        + " | byok8s/plain | byok8s/bare | runs |",
+        "|---|" + "---|" * (len(ways) + 3),
+    ]  # fmt: skip
+    for (n, jobs), by_way in by_case.items():
+        seconds = {w: [r["seconds"] for r in by_way.get(w, [])] for w in ways}
+        med = {w: statistics.median(s) for w, s in seconds.items() if s}
+        ratio = [f"{med['byok8s'] / med[o]:.2f}" if "byok8s" in med and o in med else "-"
+                 for o in ("plain", "bare")]  # fmt: skip
+        counts = "/".join(str(len(seconds[w])) for w in ways)
+        lines.append(f"| {n} trivial job{'s' if n > 1 else ''}, `--jobs {jobs}` | "
+                     + " | ".join(span(seconds[w]) for w in ways)
+                     + f" | {' | '.join(ratio)} | {counts} |")  # fmt: skip
+    lines += [
+        "",
+        "Per job: the main process's CPU seconds (with what it waited for), the same "
+        "beyond the one-job run's (what one more job costs), its peak memory, and API "
+        "requests: the run's own client's (audit log, by user agent) and all clients' "
+        "(`apiserver_request_total`: with what the controllers, the scheduler and the "
+        f"kubelet did, and their background, {idle(report)} requests a second when idle):",
+        "",
+        "| case | way | s per job | CPU s per job | CPU s per more job | peak RSS MB "
+        "| own API requests per job | all API requests per job |",
+        "|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for (n, jobs), by_way in by_case.items():
+        for way in ways:
+            runs = by_way.get(way, [])
+            if not runs:
+                continue
+            one = by_case.get((1, 1), {}).get(way, [])
+            cpu, cpu_one = median_of(runs, "cpu_s"), median_of(one, "cpu_s")
+            more = (f"{(cpu - cpu_one) / (n - 1):.3f}" if n > 1 and cpu is not None
+                    and cpu_one is not None else "-")  # fmt: skip
+            rss = median_of(runs, "rss_mb")
+            lines.append(" | ".join([
+                f"| {n}, `--jobs {jobs}`", NAMES[way], span([r["seconds"] / n for r in runs], 2),
+                span([r["cpu_s"] / n for r in runs if r.get("cpu_s") is not None], 3), more,
+                f"{rss:.0f}" if rss is not None else "-",
+                span([requests(r, "api_own") / n for r in runs]),
+                span([requests(r, "api_all") / n for r in runs]),
+            ]) + " |")  # fmt: skip
+    lines += own_requests(by_case)
+    st = report.get("staging")
+    if st:
+        lines += [
+            "",
+            f"Staging {st['mb']} MB in and out of S3 (moto on the bridge), {st['reps']} runs:",
+            "",
+            "| path | MB/s, median [min-max] |",
+            "|---|---|",
+            "| boto3 managed transfer, up + down, from the host | "
+            f"{span(st['runs']['boto3'], 0)} |",
+            f"| byok8s job (copy rule): its time less the 1-job run's | "
+            f"{span(st['runs']['byok8s'], 0)} |",
+            f"| ratio byok8s/boto3 (medians) | {st['ratio']:.2f} |",
+        ]  # fmt: skip
+    help_runs = report.get("help_runs") or []
+    lines += ["", f"`byok8s --help`: {span(help_runs, 2)} s ({len(help_runs)} runs)."]
+    return "\n".join(lines) + "\n"
+
+
+def idle(report: dict[str, Any]) -> str:
+    rates = report.get("idle_api_per_s")
+    rates = [r for r in (rates if isinstance(rates, list) else [rates]) if r is not None]
+    return span(rates) if rates else "not measured"
+
+
+def own_requests(by_case: dict[tuple[int, int], dict[str, list[dict]]]) -> list[str]:
+    """byok8s's own requests per job by verb and resource, case by case."""
+    columns = [(key, c["byok8s"]) for key, c in by_case.items() if c.get("byok8s")]
+    if not columns:
+        return []
+    names = sorted({k for _, runs in columns for r in runs for k in r.get("api_own", {})})
+    lines = [
+        "",
+        "byok8s's own API requests per job by verb and resource (medians):",
+        "",
+        "| request | " + " | ".join(f"{n}, `--jobs {j}`" for (n, j), _ in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for name in names:
+        cells = [f"{statistics.median(r.get('api_own', {}).get(name, 0) for r in runs) / n:.2f}"
+                 for (n, _), runs in columns]  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 if __name__ == "__main__":

@@ -1,23 +1,37 @@
-"""The ways of running the same work, for bench.py: byok8s, plain
-`snakemake --executor kubernetes`, bare Kubernetes Jobs (no staging), and "tool":
-byok8s with the trivial rule in a tool image (no Python; the job runtime comes from
-a container of the job image beside the job's), as a rule with its own `container:`
-runs."""
+"""The ways of running the same work, for bench.py:
+
+- byok8s;
+- plain: `snakemake --executor kubernetes` from a venv of its own holding only
+  snakemake, the Kubernetes executor and the S3 storage plugin (what an S3 user
+  installs), at the versions byok8s's venv has; its pods pip-install that one
+  storage plugin (with its dependencies) from a wheelhouse served on the bridge;
+- plain-all: the same from byok8s's own venv, whose pods pip-install every storage
+  plugin registered there (S3, Azure, GCS, byok8s's Azure);
+- bare: Kubernetes Jobs running the command, no staging (the floor);
+- tool: byok8s with the trivial rule in a tool image (no Python; the job runtime
+  comes from a container of the job image beside the job's), as a rule with its
+  own `container:` runs.
+
+Each run gives its seconds, the main process's CPU seconds and peak memory, and
+the API requests (measure.py)."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 import localcluster  # test/, on sys.path through bench.py
+import measure
 
 SNAKEFILE = """
 N = int(config.get("count", 1))
@@ -56,18 +70,34 @@ class Bench:
         }
         self.index: subprocess.Popen | None = None
         self.trivial_byok8s: list[float] = []
+        self.api = measure.Api(cluster)
+        self.plain_bin: Path | None = None
 
     # --- set-up ----------------------------------------------------------------
 
-    def prepare(self, need_wheelhouse: bool) -> None:
+    def prepare(self, ways: list[str]) -> None:
         import kubernetes
 
-        self.core = kubernetes.client.CoreV1Api(self.cluster.api())
-        self.batch = kubernetes.client.BatchV1Api(self.cluster.api())
+        api = self.cluster.api()
+        api.user_agent = measure.AGENT  # the bare Jobs' requests are told apart by it
+        self.core = kubernetes.client.CoreV1Api(api)
+        self.batch = kubernetes.client.BatchV1Api(api)
         self.core.create_namespace({"metadata": {"name": self.namespace}})
         self.client().create_bucket(Bucket=BUCKET)
-        if need_wheelhouse:
-            self._serve_wheelhouse()
+        packages: set[str] = set()
+        if "plain" in ways:
+            self.plain_bin = plain_venv(self.bin)
+            packages |= storage_packages(self.plain_bin)
+        if "plain-all" in ways:
+            packages |= storage_packages(self.bin)
+        if packages:
+            self._serve_wheelhouse(sorted(packages))
+
+    def idle_requests(self, seconds: float = 20.0) -> float:
+        """All clients' API requests a second while nothing of ours runs."""
+        mark = self.api.mark()
+        time.sleep(seconds)
+        return round(sum(self.api.since(mark)["all"].values()) / (seconds + 1.5), 2)
 
     def client(self) -> Any:
         import boto3
@@ -77,24 +107,14 @@ class Bench:
             aws_access_key_id=KEY, aws_secret_access_key=SECRET,
         )  # fmt: skip
 
-    def _serve_wheelhouse(self) -> None:
-        """Plain snakemake pods pip-install every storage plugin: serve them here."""
-        from snakemake_interface_storage_plugins.registry import StoragePluginRegistry
-
-        registry = StoragePluginRegistry()
-        packages = sorted(
-            {registry.get_plugin_package_name(p) for p in registry.get_registered_plugins()}
-        )
+    def _serve_wheelhouse(self, packages: list[str]) -> None:
+        """Plain snakemake pods pip-install the storage plugins of its venv: served here."""
         house = Path(localcluster.CACHE) / "wheelhouse"
         stamp = house / ("packages-" + "-".join(packages).replace("/", "_")[:200])
         if not stamp.exists():
-            pins = subprocess.run(
-                [str(self.bin / "python"), "-m", "pip", "list", "--format=freeze",
-                 "--exclude-editable"], capture_output=True, text=True, check=True,
-            ).stdout  # fmt: skip
             house.mkdir(parents=True, exist_ok=True)
             constraints = house / "constraints.txt"
-            constraints.write_text(pins)
+            constraints.write_text(pins(self.bin))
             subprocess.run(
                 [str(self.bin / "python"), "-m", "pip", "wheel", "-q", "-w", str(house),
                  "-c", str(constraints), *packages], check=True,
@@ -109,7 +129,13 @@ class Bench:
         self.env["PIP_NO_INDEX"] = "1"
         self.env["PIP_FIND_LINKS"] = f"http://{self.cluster.gateway}:{port}/"
         self.env["PIP_TRUSTED_HOST"] = self.cluster.gateway
-        time.sleep(1)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # serving once it answers
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(self.env["PIP_FIND_LINKS"], timeout=2).close()
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the wheelhouse's web server did not answer")
 
     def close(self) -> None:
         if self.index is not None:
@@ -134,31 +160,43 @@ class Bench:
 
     # --- the ways --------------------------------------------------------------
 
-    def trivial(self, way: str, n: int, jobs: int) -> float:
+    def trivial(self, way: str, n: int, jobs: int) -> dict[str, Any]:
+        """One run of `n` trivial jobs, at most `jobs` at once: its seconds, the main
+        process's CPU and memory, and the API requests (all clients', and the run's
+        own client's)."""
+        mark = self.api.mark()
         if way == "bare":
-            return self._bare(n, jobs)
-        work = self._workdir({"count": n})
-        prefix = f"s3://{BUCKET}/{work.name}"
-        if way == "tool":
-            return self._byok8s(work, "wf-tool.json", prefix, jobs)
-        if way == "byok8s":
-            seconds = self._byok8s(work, "wf.json", prefix, jobs)
-            if n == 1:
-                self.trivial_byok8s.append(seconds)
-            return seconds
-        return self._plain(work, prefix, jobs, n)
+            measured: dict[str, Any] = {"seconds": round(self._bare(n, jobs), 3)}
+            own = measure.AGENT
+        else:
+            work = self._workdir({"count": n})
+            prefix = f"s3://{BUCKET}/{work.name}"
+            if way in ("byok8s", "tool"):
+                wf = "wf-tool.json" if way == "tool" else "wf.json"
+                measured = self._byok8s(work, wf, prefix, jobs)
+                own = "byok8s"
+            else:
+                bin_dir = self.plain_bin if way == "plain" else self.bin
+                assert bin_dir is not None
+                measured = self._plain(bin_dir, work, prefix, jobs, n)
+                own = "OpenAPI-Generator"  # the kubernetes library's default
+            if way == "byok8s" and n == 1:
+                self.trivial_byok8s.append(measured["seconds"])
+        api = self.api.since(mark)
+        return {**measured, "api_all": api["all"], "api_own": api["by_agent"].get(own, {}),
+                "api_agents": {a: sum(c.values()) for a, c in api["by_agent"].items()}}  # fmt: skip
 
-    def _byok8s(self, work: Path, wf: str, prefix: str, jobs: int) -> float:
+    def _byok8s(self, work: Path, wf: str, prefix: str, jobs: int) -> dict[str, Any]:
         command = [
             str(self.bin / "byok8s"), wf, "params.json", "--bucket", prefix,
             "--s3-endpoint-url", self.endpoint, "-k", self.namespace,
             "--container-image", self.cluster.image, "--jobs", str(jobs),
         ]  # fmt: skip
-        return _timed(command, work, self.env)
+        return measure.run(command, work, self.env)
 
-    def _plain(self, work: Path, prefix: str, jobs: int, n: int) -> float:
+    def _plain(self, bin_dir: Path, work: Path, prefix: str, jobs: int, n: int) -> dict[str, Any]:
         command = [
-            str(self.bin / "snakemake"), "all", "--snakefile", "Snakefile",
+            str(bin_dir / "snakemake"), "all", "--snakefile", "Snakefile",
             "--executor", "kubernetes",
             "--kubernetes-namespace", self.namespace, "--container-image", self.cluster.image,
             "--default-storage-provider", "s3", "--default-storage-prefix", prefix,
@@ -166,7 +204,7 @@ class Bench:
             "--envvars", "PIP_NO_INDEX", "PIP_FIND_LINKS", "PIP_TRUSTED_HOST",
             "--config", f"count={n}",
         ]  # fmt: skip
-        return _timed(command, work, self.env)
+        return measure.run(command, work, self.env)
 
     def _bare(self, n: int, jobs: int) -> float:
         """N Jobs of the same image and command, at most `jobs` at once: the floor."""
@@ -216,7 +254,7 @@ class Bench:
             work = self._workdir({})
             s3.copy_object(Bucket=BUCKET, Key=f"{work.name}/big.bin",
                            CopySource={"Bucket": BUCKET, "Key": key})  # fmt: skip
-            seconds = self._byok8s(work, "wf-copy.json", f"s3://{BUCKET}/{work.name}", 1)
+            seconds = self._byok8s(work, "wf-copy.json", f"s3://{BUCKET}/{work.name}", 1)["seconds"]
             baseline = min(self.trivial_byok8s) if self.trivial_byok8s else 0.0
             ours.append(2 * mb / max(seconds - baseline, 0.1))
         big.unlink()
@@ -249,10 +287,48 @@ def _bare_job(name: str, run: str, i: int, image: str) -> Any:
     )
 
 
-def _timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
-    started = time.monotonic()
-    proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
-    seconds = time.monotonic() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"{command[0]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return seconds
+def pins(bin_dir: Path) -> str:
+    """The versions installed in a venv, as pip constraints."""
+    return subprocess.run(
+        [str(bin_dir / "python"), "-m", "pip", "list", "--format=freeze", "--exclude-editable"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+
+PLAIN_PACKAGES = (
+    "snakemake",
+    "snakemake-executor-plugin-kubernetes",
+    "snakemake-storage-plugin-s3",
+)
+
+
+def plain_venv(bin_dir: Path) -> Path:
+    """A venv with only what an S3 user of plain Snakemake installs (snakemake, the
+    Kubernetes executor, the S3 storage plugin), at the versions of byok8s's venv
+    (and its dependencies at those versions too); made once, from PyPI. Its bin/."""
+    constraints = pins(bin_dir)
+    wanted = [line for line in constraints.splitlines()
+              if line.split("==")[0].lower() in PLAIN_PACKAGES]  # fmt: skip
+    key = hashlib.sha256(constraints.encode()).hexdigest()[:12]
+    venv = Path(localcluster.CACHE) / f"plain-venv-{key}"
+    done = venv / "installed"
+    if not done.exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([str(bin_dir / "python"), "-m", "venv", str(venv)], check=True)
+        (venv / "constraints.txt").write_text(constraints)
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
+                        "-c", str(venv / "constraints.txt"), *wanted], check=True)  # fmt: skip
+        done.write_text("\n".join(wanted) + "\n")
+    return venv / "bin"
+
+
+def storage_packages(bin_dir: Path) -> set[str]:
+    """The storage plugins registered in a venv: what its plain pods pip-install."""
+    code = (
+        "from snakemake_interface_storage_plugins.registry import StoragePluginRegistry as R\n"
+        "r = R()\nprint(' '.join(r.get_plugin_package_name(p) for p in r.get_registered_plugins()))"
+    )
+    # Not from this checkout, whose own storage plugin is a package here.
+    out = subprocess.run([str(bin_dir / "python"), "-c", code], capture_output=True, text=True,
+                         check=True, cwd="/").stdout  # fmt: skip
+    return set(out.split())

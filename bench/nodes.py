@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "test"))
 sys.path.insert(0, str(ROOT / "bench"))
 import localcluster  # noqa: E402
-
-from bench import RESULTS, _commit  # noqa: E402
+import provenance  # noqa: E402
+from provenance import RESULTS  # noqa: E402
 
 README = ROOT / "README.md"
 MARKS = ("<!-- nodes:begin -->", "<!-- nodes:end -->")  # the README's copy of the newest
@@ -62,7 +62,8 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3, help="readings of each")
     parser.add_argument("--settle", type=float, default=30.0, help="seconds before reading")
     args = parser.parse_args()
-    commit = _commit()
+    head, clean = provenance.commit()
+    commit = provenance.described(head, clean)
     when = datetime.now(UTC).isoformat(timespec="seconds")
     cluster = localcluster.start()
     load = os.getloadavg()
@@ -121,9 +122,7 @@ def with_newest(readme: str) -> str:
     """The README with the newest nodes-*.md between MARKS (a test checks it)."""
     newest = sorted(RESULTS.glob("nodes-*.md"))[-1]
     body = newest.read_text().split("\n", 2)[2]  # without its title
-    begin, end = readme.index(MARKS[0]), readme.index(MARKS[1])
-    block = f"{MARKS[0]}\nFrom `bench/results/{newest.name}`:\n\n{body}{MARKS[1]}"
-    return readme[:begin] + block + readme[end + len(MARKS[1]) :]
+    return provenance.with_block(readme, MARKS, f"From `bench/results/{newest.name}`:\n\n{body}")
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "test"))
 sys.path.insert(0, str(ROOT / "bench"))
 import localcluster  # noqa: E402
-
-from bench import RESULTS, _commit  # noqa: E402
+import provenance  # noqa: E402
+from provenance import RESULTS  # noqa: E402
 
 TOOL = "docker.io/byok8s-tool/bwa:0.7.17"
 WAYS = ("job image", "tool image, copy beside", "tool image, copy as init container")
@@ -81,7 +81,7 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=10, help="pods of each way")
     args = parser.parse_args()
     cluster = localcluster.start()
-    commit = _commit()
+    commit = provenance.described(*provenance.commit())
     when = datetime.now(UTC).isoformat(timespec="seconds")
     try:
         from kubernetes import client

@@ -55,7 +55,11 @@ def core_api() -> tuple[Any, Any]:
         from urllib3.exceptions import InsecureRequestWarning
 
         warnings.simplefilter("ignore", InsecureRequestWarning)
-    return kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(config)), config
+    from snakemake_executor_plugin_byok8s.apis import name_clients
+
+    api = kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(config))
+    name_clients(api)
+    return api, config
 
 
 def context_name() -> str:

@@ -40,3 +40,22 @@ REMOVED = {
     "autoscaling/v2beta1": "1.25",
     "autoscaling/v2beta2": "1.26",
 }
+
+
+def user_agent() -> str:
+    """How byok8s names itself to the API server (its audit log shows this, so a
+    cluster's admins can tell byok8s's requests from other clients')."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("byok8s")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"byok8s/{version}"
+
+
+def name_clients(*apis: object) -> None:
+    """Every API client of `apis` says it is byok8s (the kubernetes library's
+    default is "OpenAPI-Generator/VERSION/python", the same for every client)."""
+    for api in apis:
+        api.api_client.user_agent = user_agent()  # type: ignore[attr-defined]

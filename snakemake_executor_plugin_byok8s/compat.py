@@ -339,6 +339,25 @@ def _local_size(path: str) -> int:
         return 0
 
 
+def local_executors_only() -> None:
+    """In a job's own process, before Snakemake is imported: Snakemake runs the job
+    with its own local executor, so the executor plugins installed beside it
+    (byok8s's, Kubernetes's, Azure Batch's, and the kubernetes and Azure SDKs they
+    import: about a third of Snakemake's start) are not imported. The job's
+    command line names no executor and none of their options."""
+    from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
+
+    def collect_plugins(self: Any) -> None:
+        from snakemake.executors import dryrun, local, touch
+
+        self.plugins = {}
+        self.register_plugin("local", local)
+        self.register_plugin("dryrun", dryrun)
+        self.register_plugin("touch", touch)
+
+    ExecutorPluginRegistry.collect_plugins = collect_plugins  # type: ignore[method-assign]
+
+
 def apply_in_job(home: str | None = None, own_image: bool = False) -> None:
     """A remote job's fixes (idempotent), before Snakemake runs the job; `home`:
     where the job's local copies of the default storage's files would live

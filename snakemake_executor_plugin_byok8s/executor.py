@@ -45,6 +45,7 @@ from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
 from byok8s.declare import plugin_fields
 from snakemake_executor_plugin_byok8s import (
+    apis,
     capacity,
     compat,
     images,
@@ -207,6 +208,7 @@ class Executor(stock.Executor):
     def register_secret(self) -> None:
         """The stock Secret (the environment variables, with its size check), plus
         the run label and, when small enough, the workflow sources."""
+        apis.name_clients(self.kubeapi, self.batchapi)  # made just before, by the stock one
         run_id = self.workflow.executor_settings.run_id
         if run_id:  # the run's Secret and label are named after byok8s's run id
             self.run_namespace = leftovers.run_name(run_id)

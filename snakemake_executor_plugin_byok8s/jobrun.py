@@ -64,12 +64,14 @@ def main(argv: list[str] | None = None) -> None:
         link_home(Path(home))
         args = plain_names(args, home)
     tally = usage.Tally()
+    compat.local_executors_only()
     compat.apply_in_job(home, own_image=sys.prefix == runtime.MOUNT)
     compat.measure_staging(tally)
     register_own_storage()
     from snakemake.cli import main as snakemake
 
     sys.argv = ["snakemake", *args]
+    tally.mark("snakemake")
     try:
         snakemake()
         code = 0

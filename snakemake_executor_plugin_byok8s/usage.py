@@ -7,7 +7,9 @@ end of its log, which the executor reads back into the run record:
   seconds, from its cgroup (v2, or v1's memory and cpuacct controllers), and its
   memory limit;
 - the job's wall time, and the bytes staged in and out through the bucket with the
-  seconds it took.
+  seconds it took;
+- when (Unix time) its process started, jobrun began, Snakemake was called and the
+  job ended: where a job's start goes (bench/profile.py).
 """
 
 from __future__ import annotations
@@ -29,8 +31,12 @@ class Tally:
 
     def __init__(self) -> None:
         self.started = time.monotonic()
+        self.at = {"process": process_start(), "jobrun": round(time.time(), 3)}
         self.bytes = {"in": 0, "out": 0}
         self.seconds = {"in": 0.0, "out": 0.0}
+
+    def mark(self, name: str) -> None:
+        self.at[name] = round(time.time(), 3)
 
     def staged(self, way: str, size: int, seconds: float) -> None:
         self.bytes[way] += size
@@ -50,7 +56,21 @@ class Tally:
             "staged_in_s": round(self.seconds["in"], 3),
             "staged_out_bytes": self.bytes["out"],
             "staged_out_s": round(self.seconds["out"], 3),
+            "at": {**self.at, "end": round(time.time(), 3)},
         }
+
+
+def process_start() -> float | None:
+    """When this process started, in Unix time (its age from /proc, in 10 ms steps),
+    or None."""
+    import os
+
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK")), 3)
 
 
 def of_cgroup(root: Path = CGROUP) -> dict[str, Any]:

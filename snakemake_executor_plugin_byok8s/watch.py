@@ -8,6 +8,7 @@ status loop wakes at once and reads this cache instead of asking the API server.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -32,13 +33,20 @@ class PodWatcher:
         self._pods: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._response: Any = None  # the watch request being read
         self._thread = threading.Thread(target=self._run, name="byok8s-pod-watch", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        """Ends the watch at once: its open request is shut down (otherwise the
+        thread waits in its read for the next event, up to the request's timeout)."""
         self._stop.set()
+        response = self._response
+        if response is not None:
+            with contextlib.suppress(Exception):
+                response.shutdown()
         self._thread.join(3)
 
     def pods_by_job(self) -> dict[str, list[Any]]:
@@ -46,7 +54,6 @@ class PodWatcher:
             return by_job(self._pods.values())
 
     def _run(self) -> None:
-        from kubernetes import watch
         from kubernetes.client.exceptions import ApiException
 
         version: str | None = None
@@ -54,27 +61,49 @@ class PodWatcher:
             try:
                 if version is None:
                     version = self._list()
-                stream = watch.Watch().stream(
-                    self.api.list_namespaced_pod,
-                    self.namespace,
-                    label_selector=self.selector,
-                    resource_version=version,
-                    timeout_seconds=30,
-                    allow_watch_bookmarks=True,
-                )
-                for event in stream:
-                    version = event["object"].metadata.resource_version
-                    if event["type"] != "BOOKMARK":
-                        self._update(event["type"], event["object"])
-                    if self._stop.is_set():
-                        return
+                version = self._watch(version)
             except ApiException as exc:
                 if exc.status == 410:  # our version is too old: list again
                     version = None
                     continue
                 self._degrade()
             except Exception:  # connection trouble: the status loop polls meanwhile
+                if self._stop.is_set():
+                    return  # stop() shut the request down
                 self._degrade()
+
+    def _watch(self, version: str) -> str | None:
+        """One watch request from `version`, read to its end (or stop()); the
+        version to go on from, None to list again."""
+        from kubernetes.watch import watch
+
+        response = self.api.list_namespaced_pod(
+            self.namespace,
+            label_selector=self.selector,
+            resource_version=version,
+            timeout_seconds=30,
+            allow_watch_bookmarks=True,
+            watch=True,
+            _preload_content=False,
+        )
+        self._response = response
+        reader = watch.Watch()
+        try:
+            for line in watch.iter_resp_lines(response):
+                if self._stop.is_set():
+                    return version
+                event = reader.unmarshal_event(line, "V1Pod")
+                if event["type"] == "ERROR":
+                    return None  # 410 Gone, or any other: list again
+                if event["type"] == "BOOKMARK":  # left as it came: a dict
+                    version = event["raw_object"]["metadata"]["resourceVersion"]
+                    continue
+                version = event["object"].metadata.resource_version
+                self._update(event["type"], event["object"])
+        finally:
+            self._response = None
+            response.release_conn()
+        return version
 
     def _list(self) -> str:
         listing = self.api.list_namespaced_pod(

@@ -53,5 +53,11 @@ def test_the_watch_sees_its_runs_pods_finish(cluster: Cluster, namespace: str) -
                 statuses = pod.status.container_statuses or []
                 finished = any(s.state.terminated for s in statuses)
         assert finished, watcher.pods_by_job()
+        # The run's end does not wait for the watch's next event (up to 30 s):
+        # its open request is shut down.
+        started = time.monotonic()
+        watcher.stop()
+        assert time.monotonic() - started < 1.0
+        assert not watcher._thread.is_alive()
     finally:
         watcher.stop()

@@ -86,6 +86,33 @@ def test_the_pod_process_ends_when_snakemake_does_whatever_threads_are_left() ->
     assert done.stdout.strip()[0].isdigit()
 
 
+def test_a_job_runs_a_workflow_without_importing_the_executor_plugins(tmp_path: Path) -> None:
+    """A job's process imports no executor plugin (nor the kubernetes and Azure SDKs
+    theirs import): Snakemake runs the job with its local executor."""
+    (tmp_path / "Snakefile").write_text(
+        'rule a:\n    output: "a.txt"\n    shell: "echo a > {output}"\n'
+    )
+    code = (
+        "import os, sys\n"
+        "from snakemake_executor_plugin_byok8s import jobrun\n"
+        "real_exit = os._exit\n"
+        "def check(code):\n"
+        "    from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry\n"
+        "    names = ('kubernetes', 'azure.batch', 'snakemake_executor_plugin_kubernetes',"
+        " 'snakemake_executor_plugin_byok8s.executor')\n"
+        "    loaded = [m for m in names if m in sys.modules]\n"
+        "    print('loaded', loaded, sorted(ExecutorPluginRegistry().plugins), flush=True)\n"
+        "    real_exit(code)\n"
+        "os._exit = check\n"
+        "jobrun.main(['--cores', '1', 'a.txt'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "a.txt").read_text() == "a\n"
+    assert "loaded [] ['dryrun', 'local', 'touch']" in done.stdout
+
+
 class Workflow:
     """Snakemake's own archive: here just the Snakefile."""
 

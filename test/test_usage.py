@@ -88,3 +88,13 @@ def test_the_usage_line_is_read_back_and_left_out_of_what_people_read() -> None:
 ])  # fmt: skip
 def test_memory_limits_in_bytes(quantity: str | None, found: int | None) -> None:
     assert journal._limit_bytes(quantity) == found
+
+
+def test_the_usage_says_when_the_job_started_called_snakemake_and_ended() -> None:
+    tally = usage.Tally()
+    tally.mark("snakemake")
+    at = tally.measured(None)["at"]
+    assert set(at) == {"process", "jobrun", "snakemake", "end"}
+    # This process started before jobrun would have (within the test run), 10 ms steps.
+    assert at["process"] <= at["jobrun"] + 0.01 <= at["snakemake"] + 0.01 <= at["end"] + 0.01
+    assert at["end"] - at["process"] < 3600

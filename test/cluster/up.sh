@@ -104,6 +104,15 @@ authentication: {anonymous: {enabled: true}, webhook: {enabled: false}}
 authorization: {mode: AlwaysAllow}
 KCFG
 
+# Every request's metadata (who, verb, resource; not bodies) goes to audit.log:
+# bench/ counts each client's requests by its user agent from it.
+cat >audit-policy.yaml <<AUDIT
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules: [{level: Metadata}]
+AUDIT
+
 start etcd etcd --data-dir "$STATE/etcd" --listen-client-urls http://127.0.0.1:2379 \
   --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380
 wait_for etcd 30 curl -sf http://127.0.0.1:2379/health
@@ -114,7 +123,9 @@ start kube-apiserver "$BIN/kube-apiserver" --etcd-servers=http://127.0.0.1:2379 
   --service-account-key-file=pki/sa.pub --service-account-signing-key-file=pki/sa.key \
   --service-account-issuer=https://kubernetes.default.svc \
   --disable-admission-plugins=ServiceAccount --service-cluster-ip-range=10.96.0.0/24 \
-  --kubelet-preferred-address-types=InternalIP --allow-privileged=true
+  --kubelet-preferred-address-types=InternalIP --allow-privileged=true \
+  --audit-policy-file=audit-policy.yaml --audit-log-path="$STATE/audit.log" \
+  --audit-log-maxsize=200 --audit-log-maxbackup=1
 wait_for kube-apiserver 60 curl -skf -H "Authorization: Bearer $TOKEN" https://127.0.0.1:6443/readyz
 start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig=kubeconfig \
   --controllers='*,-serviceaccount-token' --leader-elect=false --bind-address=127.0.0.1 \

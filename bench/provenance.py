@@ -1,0 +1,72 @@
+"""Where a figure comes from: the commit measured (and whether the tree was clean),
+the machine and its load, written into every results file; and the README's
+copies of the newest results, between marks, which tests check."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+class DirtyTree(SystemExit):
+    pass
+
+
+def commit() -> tuple[str, bool]:
+    """The commit checked out, and whether the tree equals it (results files
+    aside: an earlier run's files change nothing that is measured)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
+
+    head = git("rev-parse", "--short=12", "HEAD").strip() or "unknown"
+    changed = git("status", "--porcelain", "--", ".", ":!bench/results").strip()
+    return head, not changed
+
+
+def described(head: str, clean: bool) -> str:
+    return head if clean else f"{head} (with uncommitted changes: --allow-dirty)"
+
+
+def require_clean(allow_dirty: bool) -> tuple[str, bool]:
+    """The commit, refused when the tree differs from it unless `allow_dirty`."""
+    head, clean = commit()
+    if not clean and not allow_dirty:
+        raise DirtyTree(
+            f"bench: the tree differs from commit {head}: a figure must come from one "
+            "commit. Commit (or stash) the changes, or give --allow-dirty for a trial "
+            "whose results file is marked as such"
+        )
+    return head, clean
+
+
+def machine() -> dict[str, Any]:
+    """Cores, memory and CPU model of this machine."""
+    memory = 0
+    model = ""
+    try:
+        for text in Path("/proc/meminfo").read_text().splitlines():
+            if text.startswith("MemTotal:"):
+                memory = int(text.split()[1]) * 1024
+        for text in Path("/proc/cpuinfo").read_text().splitlines():
+            if text.startswith("model name"):
+                model = text.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "memory_gib": round(memory / 2**30, 1), "cpu": model}
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def with_block(readme: str, marks: tuple[str, str], body: str) -> str:
+    """`readme` with `body` between the two marks (which stay)."""
+    begin, end = readme.index(marks[0]), readme.index(marks[1])
+    return readme[:begin] + f"{marks[0]}\n{body}{marks[1]}" + readme[end + len(marks[1]) :]

@@ -1,0 +1,127 @@
+"""bench/bench.py's results files and the README's table made from them (no
+cluster: the runs are written here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load(name: str) -> Any:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / f"bench/{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+
+bench = load("bench")
+provenance = load("provenance")
+
+
+def run(way: str, n: int, jobs: int, seconds: float, **more: Any) -> dict[str, Any]:
+    return {"n": n, "jobs": jobs, "way": way, "rep": 1, "load": 0.5, "seconds": seconds,
+            "cpu_s": more.get("cpu_s"), "rss_mb": more.get("rss_mb"),
+            "api_own": more.get("own", {}), "api_all": more.get("all", {})}  # fmt: skip
+
+
+def report(commit: str = "abc", clean: bool = True, when: str = "2026-12-01T10:00:00+00:00",
+           runs: list | None = None) -> dict[str, Any]:  # fmt: skip
+    return {"format": bench.FORMAT, "when": when, "commit": commit, "clean": clean,
+            "machine": {"cores": 2, "memory_gib": 23.5, "cpu": "x"}, "load_before": [0.1, 0.2, 0.3],
+            "load_after": [1.0, 1.1, 1.2], "runs": runs or [], "staging": None,
+            "help_runs": [0.5, 0.6], "idle_api_per_s": 3.0}  # fmt: skip
+
+
+def test_the_readme_shows_the_newest_results_file() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert bench.with_newest(readme) == readme, "run bench/bench.py (it writes the README)"
+
+
+def test_the_table_has_medians_with_min_and_max_ratios_and_per_job_costs() -> None:
+    runs = [
+        run(
+            "byok8s",
+            1,
+            1,
+            s,
+            cpu_s=3.0,
+            rss_mb=200,
+            own={"POST jobs": 1, "GET pods": 2},
+            all={"POST jobs": 1, "PATCH pods/status": 5},
+        )
+        for s in (5.0, 4.0, 6.0)
+    ]
+    runs += [run("bare", 1, 1, s, own={"POST jobs": 1}) for s in (1.0, 2.0, 1.5)]
+    runs += [run("plain", 1, 1, 20.0, cpu_s=5.0)]
+    runs += [run("byok8s", 11, 4, 21.0, cpu_s=4.0, own={"POST jobs": 11, "GET pods": 11})]
+    text = bench.render(report(runs=runs))
+    assert "Commit abc (clean tree)" in text and "2 cores" in text
+    assert "0.1 0.2 0.3 before, 1.0 1.1 1.2 after" in text
+    row = next(line for line in text.splitlines() if line.startswith("| 1 trivial job,"))
+    assert row == ("| 1 trivial job, `--jobs 1` | 5.0 [4.0-6.0] | 20.0 | 1.5 [1.0-2.0] | 0.25 | "
+                   "3.33 | 3/1/3 |")  # fmt: skip
+    cost = next(line for line in text.splitlines() if line.startswith("| 11, `--jobs 4` | byok8s"))
+    # CPU per job 4/11; one more job beyond the one-job run: (4 - 3) / 10
+    assert "| 0.364 | 0.100 | - | 2.0 |" in cost
+    assert "| GET pods | 2.00 | 1.00 |" in text  # own requests by verb and resource
+    assert "`byok8s --help`: 0.55 [0.50-0.60] s (2 runs)" in text
+
+
+def test_a_dirty_tree_is_marked() -> None:
+    assert "**the tree had uncommitted changes**" in bench.render(report(clean=False))
+
+
+def test_combine_takes_whole_files_of_one_commit_only() -> None:
+    one = report(when="2026-12-01T10:00:00+00:00", runs=[run("byok8s", 1, 1, 5.0)])
+    two = report(when="2026-12-01T11:00:00+00:00", runs=[run("bare", 1, 1, 1.0)])
+    merged = bench.combine([two, one], ["b.json", "a.json"])
+    assert [r["way"] for r in merged["runs"]] == ["byok8s", "bare"]  # in time order
+    assert merged["combined"] == ["b.json", "a.json"] and merged["commit"] == "abc"
+    assert merged["when"] == two["when"] and merged["load_before"] == one["load_before"]
+    with pytest.raises(ValueError, match="different commits"):
+        bench.combine([one, report(commit="def")], ["a", "b"])
+    with pytest.raises(ValueError, match="different commits"):
+        bench.combine([one, report(clean=False)], ["a", "b"])
+    with pytest.raises(ValueError, match="format"):
+        bench.combine([one, {**two, "format": 1}], ["a", "b"])
+
+
+def test_a_tree_that_differs_from_its_commit_is_refused_without_allow_dirty(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(provenance, "commit", lambda: ("abc123", False))
+    with pytest.raises(provenance.DirtyTree, match="differs from commit abc123"):
+        provenance.require_clean(False)
+    assert provenance.require_clean(True) == ("abc123", False)
+
+
+def test_the_plan_has_every_readme_case_and_can_be_narrowed() -> None:
+    plan = {(n, j): w for n, j, w in bench.choose(None, None, None)}
+    assert plan[(200, 50)] == {"byok8s": 3, "plain": 1, "bare": 3}
+    assert plan[(1000, 50)] == {"byok8s": 1, "bare": 1}
+    assert bench.choose("1x1", "byok8s,bare", 1) == [(1, 1, {"byok8s": 1, "bare": 1})]
+    assert bench.choose("7x2", None, None) == [(7, 2, {"byok8s": 3, "plain": 3, "bare": 3})]
+
+
+def test_results_files_are_json_of_every_run() -> None:
+    path = bench.newest()
+    data = json.loads(path.read_text())
+    assert data["format"] == bench.FORMAT and data["runs"]
+    assert all({"n", "jobs", "way", "seconds", "load"} <= set(r) for r in data["runs"])
+
+
+def test_the_readme_shows_the_newest_profile() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert load("profile").with_newest(readme) == readme, "run bench/profile.py (it writes it)"
