@@ -41,7 +41,8 @@ PHASES = [  # (name, from, to): marks of one run
     ("scheduler: the pod bound to the node", "pod", "scheduled"),
     ("kubelet: sandbox and container started, sources unpacked, until the job's Python "
      "runs", "scheduled", "python"),
-    ("in the pod: Python and jobrun's imports, until Snakemake is called", "python", "snakemake"),
+    ("in the pod: Python's start and imports (Snakemake's, with its storage plugins), "
+     "until Snakemake is called", "python", "snakemake"),
     ("in the pod: Snakemake's start, DAG, the command (staging aside)", "snakemake", "staged"),
     ("in the pod: staging in and out", "staged", "job_end"),
     ("kubelet: the job's end seen, pod Succeeded", "job_end", "succeeded"),

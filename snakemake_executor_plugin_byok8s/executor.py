@@ -268,9 +268,13 @@ class Executor(stock.Executor):
             cores = int(job.resources.get("_cores", 1))
             if self._capacity.check(status.job_label(job), cores, body):
                 self._too_big.add(name)  # waits for an autoscaler: its wait says more
-            compat.kubernetes_retry(
+            created = compat.kubernetes_retry(
                 self, lambda: self.batchapi.create_namespaced_job(self.namespace, body)
             )
+            # Known as the API server returned it: no list of the run's Jobs just to
+            # learn that it exists (with many jobs, one list a job).
+            if getattr(getattr(created, "metadata", None), "name", None) == name:
+                self._jobs[name] = created
             self._submitted[name] = time.monotonic()
             self.journal.submitted(job, name)
         except capacity.NeverFits:
@@ -512,7 +516,8 @@ class Executor(stock.Executor):
         """The run's Jobs by name. Listed again only when one is not known yet or
         the last list is JOB_LIST_AGE old: pods say almost everything, and a list
         on every wake-up costs the API server and this process dearly with many
-        jobs (the Jobs add deletions and deadline conditions)."""
+        jobs (the Jobs add deletions and deadline conditions). A Job is known from
+        its creation on (as the API server returned it)."""
         now = time.monotonic()
         if now - self._jobs_at > JOB_LIST_AGE or any(n not in self._jobs for n in wanted):
             listing = self.batchapi.list_namespaced_job(

@@ -89,6 +89,8 @@ class PodWatcher:
         self._response = response
         reader = watch.Watch()
         try:
+            if self._stop.is_set():  # stop() came before the response: it shut nothing
+                return version
             for line in watch.iter_resp_lines(response):
                 if self._stop.is_set():
                     return version
@@ -100,8 +102,9 @@ class PodWatcher:
                     continue
                 version = event["object"].metadata.resource_version
                 self._update(event["type"], event["object"])
-        finally:
+        finally:  # closed, not reused: a watch left unread would garble the next request
             self._response = None
+            response.close()
             response.release_conn()
         return version
 

@@ -356,3 +356,27 @@ def test_a_pod_deleted_past_its_jobs_deadline_is_the_deadline_not_the_cluster() 
     assert (late.reason, late.infra) == (f"Kubernetes Job failed ({status.DEADLINE})", False)
     early = status.outcome(timed, running, now=T0 + timedelta(seconds=2))
     assert early.infra  # deleted before its deadline: the cluster's doing
+
+
+def test_a_job_known_from_its_creation_is_not_listed_again() -> None:
+    """With many jobs, each creation made the next status check list every Job of
+    the run: a created Job is known as the API server returned it."""
+    from snakemake_executor_plugin_byok8s.executor import JOB_LIST_AGE, Executor
+
+    class Batch:
+        lists = 0
+
+        def list_namespaced_job(self, namespace: str, **_: object) -> object:
+            Batch.lists += 1
+            return k8s.V1JobList(items=[k8s.V1Job(metadata=k8s.V1ObjectMeta(name="old"))])
+
+    executor = object.__new__(Executor)
+    executor.batchapi, executor.namespace, executor._selector = Batch(), "ns", "x=y"
+    executor._jobs, executor._jobs_at = {}, float("-inf")
+    assert set(executor._run_jobs(["old"])) == {"old"} and Batch.lists == 1
+    executor._jobs["new"] = k8s.V1Job(metadata=k8s.V1ObjectMeta(name="new"))  # as _create does
+    assert set(executor._run_jobs(["old", "new"])) == {"old", "new"} and Batch.lists == 1
+    assert "gone" not in executor._run_jobs(["gone"]) and Batch.lists == 2  # unknown: listed
+    executor._jobs_at -= JOB_LIST_AGE + 1
+    executor._run_jobs(["old"])
+    assert Batch.lists == 3  # and every JOB_LIST_AGE s

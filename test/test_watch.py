@@ -24,6 +24,7 @@ class Response:
     def __init__(self, lines: list[bytes], hold: bool = False) -> None:
         self.lines, self.hold = lines, hold
         self.down = threading.Event()
+        self.closed = False
 
     def stream(self, amt: Any = None, decode_content: bool = False) -> Any:
         yield from self.lines
@@ -33,8 +34,11 @@ class Response:
     def shutdown(self) -> None:
         self.down.set()
 
+    def close(self) -> None:
+        self.closed = True
+
     def release_conn(self) -> None:
-        pass
+        assert self.closed  # never back in the pool unread
 
 
 class Api:
@@ -78,6 +82,7 @@ def test_an_error_event_lists_again() -> None:
                                         "message": "too old resource version"}}  # fmt: skip
     watcher = PodWatcher(Api(Response([json.dumps(gone).encode() + b"\n"])), "ns", "x=y")
     assert watcher._watch("3") is None
+    assert watcher.api.response.closed
 
 
 def test_stop_ends_a_watch_waiting_for_its_next_event_at_once() -> None:
