@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "test"))
 sys.path.insert(0, str(ROOT / "bench"))
 import provenance  # noqa: E402
-from provenance import RESULTS  # noqa: E402
+from provenance import RESULTS, span  # noqa: E402
 
 BIN = Path(sys.executable).parent
 README = ROOT / "README.md"
@@ -209,16 +209,6 @@ def with_newest(readme: str) -> str:
     path = newest()
     body = f"From `bench/results/{path.name}`:\n\n" + render(json.loads(path.read_text()))
     return provenance.with_block(readme, MARKS, body)
-
-
-def span(values: list[float], digits: int = 1) -> str:
-    """median [min-max]; the median alone for one value."""
-    if not values:
-        return "-"
-    med = f"{statistics.median(values):.{digits}f}"
-    if len(values) == 1:
-        return med
-    return f"{med} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
 
 
 def cases(runs: Iterable[dict[str, Any]]) -> dict[tuple[int, int], dict[str, list[dict]]]:

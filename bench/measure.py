@@ -91,7 +91,9 @@ class Api:
     def since(self, mark: tuple[Counter[str], int]) -> dict[str, Any]:
         """The requests since `mark`: all clients' by verb and resource, and each user
         agent's (its name before the first "/") from the audit log."""
-        time.sleep(1.5)  # the audit log is written in batches, about every second
+        # The run's last requests reach the counters and the log once the API server
+        # has finished them (a watch closed at the run's end: once it notices).
+        time.sleep(1.5)
         counters, offset = mark
         now = self.counters()
         everyone = {k: now[k] - counters.get(k, 0) for k in now if now[k] > counters.get(k, 0)}

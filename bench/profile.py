@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import threading
 import time
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "test"))
 sys.path.insert(0, str(ROOT / "bench"))
 import provenance  # noqa: E402
-from provenance import RESULTS  # noqa: E402
+from provenance import RESULTS, span  # noqa: E402
 
 README = ROOT / "README.md"
 MARKS = ("<!-- profile:begin -->", "<!-- profile:end -->")
@@ -199,12 +198,9 @@ def render(report: dict[str, Any]) -> str:
 
 
 def _span(runs: list[dict[str, float]], start: str, end: str) -> str:
-    values = [r.get(end, float("nan")) - r.get(start, 0.0) if start != "spawned" else r.get(end)
-              for r in runs]  # fmt: skip
-    values = [v for v in values if v is not None and v == v]
-    if not values:
-        return "-"
-    return f"{statistics.median(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
+    """The step from mark `start` to mark `end` (marks count from the spawn)."""
+    steps = [r.get(end, float("nan")) - r.get(start, 0.0) for r in runs]
+    return span([s for s in steps if s == s], 2)
 
 
 def with_newest(readme: str) -> str:

@@ -5,6 +5,7 @@ copies of the newest results, between marks, which tests check."""
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -70,3 +71,13 @@ def with_block(readme: str, marks: tuple[str, str], body: str) -> str:
     """`readme` with `body` between the two marks (which stay)."""
     begin, end = readme.index(marks[0]), readme.index(marks[1])
     return readme[:begin] + f"{marks[0]}\n{body}{marks[1]}" + readme[end + len(marks[1]) :]
+
+
+def span(values: list[float], digits: int = 1) -> str:
+    """median [min-max]; the median alone for one value."""
+    if not values:
+        return "-"
+    med = f"{statistics.median(values):.{digits}f}"
+    if len(values) == 1:
+        return med
+    return f"{med} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
