@@ -23,7 +23,7 @@ import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 AGENT = "byok8s-bench"
 METRIC = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
@@ -85,41 +85,64 @@ class Api:
                 found[key] += int(float(match["value"]))
         return found
 
-    def mark(self) -> tuple[Counter[str], int]:
-        return self.counters(), self.audit.stat().st_size if self.audit.exists() else 0
+    def mark(self) -> tuple[Counter[str], tuple[int, int]]:
+        return self.counters(), self._position()
 
-    def since(self, mark: tuple[Counter[str], int]) -> dict[str, Any]:
+    def _position(self) -> tuple[int, int]:
+        """Where the audit log ends now: its inode (which a rotation keeps, renaming
+        the file) and its size."""
+        if not self.audit.exists():
+            return 0, 0
+        found = self.audit.stat()
+        return found.st_ino, found.st_size
+
+    def since(self, mark: tuple[Counter[str], tuple[int, int]]) -> dict[str, Any]:
         """The requests since `mark`: all clients' by verb and resource, and each user
         agent's (its name before the first "/") from the audit log."""
         # The run's last requests reach the counters and the log once the API server
         # has finished them (a watch closed at the run's end: once it notices).
         time.sleep(1.5)
-        counters, offset = mark
+        counters, position = mark
         now = self.counters()
         everyone = {k: now[k] - counters.get(k, 0) for k in now if now[k] > counters.get(k, 0)}
-        return {"all": everyone, "by_agent": self._audited(offset)}
+        return {"all": everyone, "by_agent": self._audited(position)}
 
-    def _audited(self, offset: int) -> dict[str, dict[str, int]]:
+    def _audited(self, position: tuple[int, int]) -> dict[str, dict[str, int]]:
         agents: dict[str, Counter[str]] = {}
-        if not self.audit.exists():
-            return {}
-        with open(self.audit, "rb") as log:
-            if log.seek(0, os.SEEK_END) < offset:
-                offset = 0  # rotated meanwhile: the new file holds only what followed
-            log.seek(offset)
-            for raw in log:
-                try:
-                    event = json.loads(raw)
-                except ValueError:
-                    continue
-                if event.get("stage") != "ResponseComplete":
-                    continue
-                ref = event.get("objectRef")
-                if not ref or not ref.get("resource"):
-                    continue
-                agent = str(event.get("userAgent", "")).split("/", 1)[0] or "(none)"
-                verb = VERBS.get(event["verb"], event["verb"].upper())
-                key = request_key(verb, ref["resource"],
-                                  ref.get("subresource", ""))  # fmt: skip
-                agents.setdefault(agent, Counter())[key] += 1
+        for path, offset in self._since(position):
+            with open(path, "rb") as log:
+                log.seek(offset)
+                self._tally(log, agents)
         return {agent: dict(c) for agent, c in agents.items()}
+
+    def _since(self, position: tuple[int, int]) -> list[tuple[Path, int]]:
+        """The log files and offsets that hold what was written since `position`:
+        after a rotation, the renamed file from the offset and the new one whole."""
+        inode, offset = position
+        if not self.audit.exists():
+            return []
+        if inode in (0, self.audit.stat().st_ino):
+            return [(self.audit, offset)]
+        for backup in self.audit.parent.glob("audit-*.log"):
+            if backup.stat().st_ino == inode:
+                return [(backup, offset), (self.audit, 0)]
+        raise RuntimeError(f"{self.audit} was rotated more than once during the run; "
+                           "raise --audit-log-maxsize in test/cluster/up.sh")  # fmt: skip
+
+    @staticmethod
+    def _tally(log: IO[bytes], agents: dict[str, Counter[str]]) -> None:
+        for raw in log:
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            if event.get("stage") != "ResponseComplete":
+                continue
+            ref = event.get("objectRef")
+            if not ref or not ref.get("resource"):
+                continue
+            agent = str(event.get("userAgent", "")).split("/", 1)[0] or "(none)"
+            verb = VERBS.get(event["verb"], event["verb"].upper())
+            key = request_key(verb, ref["resource"],
+                              ref.get("subresource", ""))  # fmt: skip
+            agents.setdefault(agent, Counter())[key] += 1

@@ -102,7 +102,7 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -759,3 +759,88 @@ def _skip_unneeded_temp_outputs() -> None:
         return postprocess
 
     _replace(Job, "postprocess", make)
+
+
+STORAGE_MODULE = "snakemake_storage_plugin_"
+
+
+def storage_in_use(workflow: Any) -> list[str]:
+    """The storage plugins the main process's workflow has used so far, by plugin
+    name: its default storage and each one its Snakefile named or inferred."""
+    found = set()
+    for provider in workflow.storage_registry._storages.values():
+        module = type(provider).__module__.split(".")[0]
+        if module.startswith(STORAGE_MODULE):
+            found.add(module[len(STORAGE_MODULE) :].replace("_", "-"))
+    return sorted(found)
+
+
+def storage_plugins_only(names: Iterable[str] | None, args: list[str], own: Iterable[str]) -> None:
+    """In a job's own process, before Snakemake is imported: of the storage plugins
+    installed beside it (each one's SDK is a tenth of Snakemake's start), those in
+    `names` (the ones the main process's workflow used: they get their settings
+    from the command line and the environment as ever) and those the command line
+    `args` names are imported at the start. Any other is imported when first named
+    (a `run:` block's `storage.gcs(...)`), all of them when a query's provider is
+    inferred. `names` None: all of them at the start. `own`: plugin modules that
+    discovery may miss (editable installs)."""
+    import importlib
+    import pkgutil
+
+    from snakemake_interface_storage_plugins.registry import StoragePluginRegistry
+
+    def plugin(module: str) -> str:
+        return module[len(STORAGE_MODULE) :].replace("_", "-")
+
+    installed = {plugin(m.name) for m in pkgutil.iter_modules()
+                 if m.ispkg and m.name.startswith(STORAGE_MODULE)}  # fmt: skip
+    installed |= {plugin(module) for module in own}
+    named = _storage_named(args)
+    wanted = sorted(installed if names is None else installed & (set(names) | named))
+
+    class Plugins(dict[str, Any]):
+        """Registered plugins; an installed one not yet imported is imported when
+        asked for."""
+
+        def load(self, name: str) -> bool:
+            if not dict.__contains__(self, name) and name in installed:
+                module = STORAGE_MODULE + name.replace("-", "_")
+                registry = StoragePluginRegistry()  # the one being made, too
+                registry.register_plugin(module, importlib.import_module(module))
+            return dict.__contains__(self, name)
+
+        def __missing__(self, name: str) -> Any:
+            if self.load(name):
+                return dict.__getitem__(self, name)
+            raise KeyError(name)
+
+        def __contains__(self, name: object) -> bool:
+            return isinstance(name, str) and self.load(name)
+
+        def values(self) -> Any:  # every plugin: a provider inferred from a query
+            for name in sorted(installed):
+                self.load(name)
+            return dict.values(self)
+
+    def collect_plugins(self: Any) -> None:
+        self.plugins = Plugins()
+        for name in wanted:
+            self.plugins.load(name)
+
+    StoragePluginRegistry.collect_plugins = collect_plugins  # type: ignore[method-assign]
+
+
+def _storage_named(args: list[str]) -> set[str]:
+    """Storage plugins a Snakemake command line names: its default storage provider
+    and those with settings (`--storage-NAME-SETTING`; NAME may hold dashes: every
+    prefix is a candidate)."""
+    named = set()
+    for before, arg in zip(["", *args], args, strict=False):
+        if before == "--default-storage-provider":
+            named.add(arg)
+        elif arg.startswith("--default-storage-provider="):
+            named.add(arg.split("=", 1)[1])
+        elif arg.startswith("--storage-"):
+            parts = arg[len("--storage-") :].split("=", 1)[0].split("-")
+            named.update("-".join(parts[:i]) for i in range(1, len(parts)))
+    return named

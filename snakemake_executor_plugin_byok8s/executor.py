@@ -258,6 +258,7 @@ class Executor(stock.Executor):
                     jobcommand.without_workdir(self.format_job_exec(job), self.workflow),
                     self._storage_home,
                     python=runtime.COMMAND if image != self._pod_settings.image else None,
+                    storage=compat.storage_in_use(self.workflow),
                 ),
                 resources=dict(job.resources),
                 settings=self._pod_settings,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ JOBRUN = " -m snakemake_executor_plugin_byok8s.jobrun "
 
 
 HOME_OPTION = "--storage-home="
+STORAGE_OPTION = "--storage-plugins="
 
 
 def storage_home(workflow: Any, local_prefix: str | None = None) -> str | None:
@@ -62,12 +64,20 @@ def through_python(command: str, python: str) -> str:
     return re.sub(r"(^|[\s;&|(])python(?= -m snakemake )", rf"\g<1>{python}", command)
 
 
-def through_jobrun(command: str, home: str | None = None, python: str | None = None) -> str:
+def through_jobrun(
+    command: str,
+    home: str | None = None,
+    python: str | None = None,
+    storage: Sequence[str] | None = None,
+) -> str:
     """Snakemake's job command, run through byok8s's jobrun (Snakemake with the
     fixes of compat, and the default storage's local copies in the job's own
     directory when `home` is given); `python` replaces each `python` that starts
-    Snakemake (in a rule's own image: the job runtime's)."""
+    Snakemake (in a rule's own image: the job runtime's); `storage`: the storage
+    plugins the job imports at its start (compat.storage_plugins_only)."""
     option = f"{HOME_OPTION}{shlex.quote(home)} " if home else ""
+    if storage is not None:
+        option += f"{STORAGE_OPTION}{shlex.quote(','.join(storage))} "
     if python:
         command = through_python(command, python)
     # The last one: with sources staged through storage, an earlier

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from snakemake_executor_plugin_byok8s import compat, runtime, usage
-from snakemake_executor_plugin_byok8s.jobcommand import HOME_OPTION
+from snakemake_executor_plugin_byok8s.jobcommand import HOME_OPTION, STORAGE_OPTION
 
 
 def link_home(home: Path) -> None:
@@ -63,11 +63,15 @@ def main(argv: list[str] | None = None) -> None:
         home = args.pop(0)[len(HOME_OPTION) :]
         link_home(Path(home))
         args = plain_names(args, home)
+    # Without the option (a command from an older byok8s): every plugin at the start.
+    storage = None
+    if args and args[0].startswith(STORAGE_OPTION):
+        storage = [n for n in args.pop(0)[len(STORAGE_OPTION) :].split(",") if n]
     tally = usage.Tally()
     compat.local_executors_only()
+    compat.storage_plugins_only(storage, args, OWN_STORAGE_PLUGINS)
     compat.apply_in_job(home, own_image=sys.prefix == runtime.MOUNT)
     compat.measure_staging(tally)
-    register_own_storage()
     from snakemake.cli import main as snakemake
 
     sys.argv = ["snakemake", *args]

@@ -42,7 +42,7 @@ from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 from snakemake_interface_executor_plugins.settings import ExecutorSettingsBase
 
 import snakemake_executor_plugin_byok8s as pods
-from snakemake_executor_plugin_byok8s import jobcommand, sources, status, usage
+from snakemake_executor_plugin_byok8s import compat, jobcommand, sources, status, usage
 from snakemake_executor_plugin_byok8s.journal import LOGS, Journal, log_name
 
 # A pod's: no shared filesystem, the sources unpacked into each job's directory.
@@ -209,7 +209,9 @@ class Executor(RemoteExecutor):
         with tarfile.open(self._archive) as archive:
             archive.extractall(directory, filter="data")
         command = jobcommand.through_jobrun(
-            jobcommand.without_workdir(self.format_job_exec(job), self.workflow), self._home
+            jobcommand.without_workdir(self.format_job_exec(job), self.workflow),
+            self._home,
+            storage=compat.storage_in_use(self.workflow),
         )
         self.logger.debug(f"{name} in {directory}: {command}")
         log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed at the end

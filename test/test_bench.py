@@ -125,3 +125,31 @@ def test_results_files_are_json_of_every_run() -> None:
 def test_the_readme_shows_the_newest_profile() -> None:
     readme = (ROOT / "README.md").read_text()
     assert load("profile").with_newest(readme) == readme, "run bench/profile.py (it writes it)"
+
+
+def audit_event(agent: str, verb: str, resource: str) -> str:
+    return json.dumps({"stage": "ResponseComplete", "userAgent": f"{agent}/1.0 (linux)",
+                       "verb": verb, "objectRef": {"resource": resource}}) + "\n"  # fmt: skip
+
+
+def test_audit_counts_follow_a_rotation(tmp_path: Path) -> None:
+    """Requests logged before a rotation (in the renamed file, after the mark) and
+    after it (in the new file) are all counted; those before the mark are not."""
+    measure = load("measure")
+    api = object.__new__(measure.Api)
+    api.audit = tmp_path / "audit.log"
+    api.audit.write_text(audit_event("byok8s", "create", "jobs"))
+    mark = api._position()
+    with open(api.audit, "a") as log:
+        log.write(audit_event("byok8s", "create", "pods") + "not json\n")
+    api.audit.rename(tmp_path / "audit-2026-12-01T10-00-00.000.log")
+    api.audit.write_text(audit_event("byok8s", "delete", "jobs")
+                         + audit_event("kubelet", "get", "nodes"))  # fmt: skip
+    assert api._audited(mark) == {
+        "byok8s": {"POST pods": 1, "DELETE jobs": 1},
+        "kubelet": {"GET nodes": 1},
+    }
+    assert api._audited(api._position()) == {}
+    (tmp_path / "audit-2026-12-01T10-00-00.000.log").unlink()
+    with pytest.raises(RuntimeError, match="rotated more than once"):
+        api._audited(mark)

@@ -380,3 +380,37 @@ def test_a_job_known_from_its_creation_is_not_listed_again() -> None:
     executor._jobs_at -= JOB_LIST_AGE + 1
     executor._run_jobs(["old"])
     assert Batch.lists == 3  # and every JOB_LIST_AGE s
+
+
+def test_a_created_job_is_kept_as_the_api_server_returned_it(monkeypatch) -> None:
+    """_create keeps the Job the API server returned, so the next status check
+    knows it without listing the run's Jobs (the test above relies on it)."""
+    from types import SimpleNamespace
+
+    from snakemake_executor_plugin_byok8s import executor as module
+    from snakemake_executor_plugin_byok8s.executor import Executor
+
+    returned = k8s.V1Job(metadata=k8s.V1ObjectMeta(name="snakejob-1"))
+
+    class Batch:
+        def create_namespaced_job(self, namespace: str, body: object) -> k8s.V1Job:
+            return returned
+
+    monkeypatch.setattr(module.images, "job_image", lambda *_: "image")
+    monkeypatch.setattr(module.podspec, "job_body", lambda **_: {})
+    monkeypatch.setattr(module.jobcommand, "through_jobrun", lambda *_, **__: "true")
+    monkeypatch.setattr(module.jobcommand, "without_workdir", lambda *_: "true")
+    executor = object.__new__(Executor)
+    executor.batchapi, executor.namespace, executor.run_namespace = Batch(), "ns", "run"
+    executor._jobs, executor._submitted, executor._rule_plans = {}, {}, {}
+    executor._pod_settings = SimpleNamespace(image="image", scheduling=module.options.Scheduling())
+    executor._capacity = SimpleNamespace(check=lambda *_: False)
+    executor._storage_home, executor._on_demand, executor._too_big = None, set(), set()
+    executor.format_job_exec = lambda job: "true"
+    executor._kubernetes_retry = lambda call: call()
+    executor.journal = SimpleNamespace(submitted=lambda *_: None)
+    executor.workflow = SimpleNamespace(storage_registry=SimpleNamespace(_storages={}))
+    executor.logger, executor._said_image = None, set()
+    job = SimpleNamespace(name="a", jobid=1, resources={"_cores": 1}, is_group=lambda: False)
+    executor._create(job, "snakejob-1")
+    assert executor._jobs == {"snakejob-1": returned} and "snakejob-1" in executor._submitted

@@ -56,6 +56,11 @@ def test_the_job_command_goes_through_jobrun_with_its_storage_home() -> None:
     assert jobcommand.through_jobrun("python -m snakemake --cores 1") == (
         "python -m snakemake_executor_plugin_byok8s.jobrun --cores 1"
     )
+    made = jobcommand.through_jobrun("python -m snakemake --cores 1", "h", storage=["s3", "gcs"])
+    assert made == (
+        "python -m snakemake_executor_plugin_byok8s.jobrun --storage-home=h "
+        "--storage-plugins=s3,gcs --cores 1"
+    )
 
 
 def test_a_job_that_writes_plain_paths_writes_its_storage_copies(tmp_path, monkeypatch) -> None:
@@ -102,15 +107,18 @@ def test_a_job_runs_a_workflow_without_importing_the_executor_plugins(tmp_path: 
         " 'snakemake_executor_plugin_byok8s.executor')\n"
         "    loaded = [m for m in names if m in sys.modules]\n"
         "    print('loaded', loaded, sorted(ExecutorPluginRegistry().plugins), flush=True)\n"
+        "    storage = [m for m in sys.modules if m.startswith('snakemake_storage_plugin_')]\n"
+        "    print('storage', storage, flush=True)\n"
         "    real_exit(code)\n"
         "os._exit = check\n"
-        "jobrun.main(['--cores', '1', 'a.txt'])\n"
+        "jobrun.main(['--storage-plugins=', '--cores', '1', 'a.txt'])\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "a.txt").read_text() == "a\n"
     assert "loaded [] ['dryrun', 'local', 'touch']" in done.stdout
+    assert "storage []" in done.stdout  # nor any storage plugin its workflow does not use
 
 
 class Workflow:
@@ -351,3 +359,42 @@ def test_files_the_main_process_names_by_its_copies_are_plain_in_the_job() -> No
             "--cores", "1"]  # fmt: skip
     assert jobrun.plain_names(args, home) == [
         "--unneeded-temp-files", "a.txt", "d/b.txt", "other/c.txt", "--cores", "1"]  # fmt: skip
+
+
+def test_a_job_imports_the_storage_plugins_its_run_uses_and_others_when_asked() -> None:
+    """Those the main process used and those its command line names at the start;
+    one named later when first asked for; all when a provider is inferred."""
+    code = (
+        "import sys\n"
+        "from snakemake_executor_plugin_byok8s import compat\n"
+        "compat.storage_plugins_only(['s3'], ['--storage-azure-account-name', 'x'], ())\n"
+        "from snakemake_interface_storage_plugins.registry import StoragePluginRegistry\n"
+        "registry = StoragePluginRegistry()\n"
+        "def loaded():\n"
+        "    return sorted(m.rsplit('_', 1)[1] for m in sys.modules\n"
+        "                  if m.startswith('snakemake_storage_plugin_') and '.' not in m)\n"
+        "print('start', sorted(registry.get_registered_plugins()), loaded())\n"
+        "print('asked', registry.is_installed('gcs'), registry.get_plugin('gcs').name,\n"
+        "      registry.is_installed('nope'), loaded())\n"
+        "print('all', sorted(p.name for p in registry.plugins.values()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "start ['azure', 's3'] ['azure', 's3']" in done.stdout
+    assert "asked True gcs False ['azure', 'gcs', 's3']" in done.stdout
+    assert "all ['azure', 'byok8s-azure', 'gcs', 's3']" in done.stdout, done.stdout
+
+
+def test_the_storage_plugins_a_command_line_names() -> None:
+    named = compat._storage_named(
+        [
+            "--default-storage-provider",
+            "s3",
+            "--storage-byok8s-azure-account-name=x",
+            "--storage-home",
+            "--default-storage-prefix",
+            "s3://b",
+        ]  # fmt: skip
+    )
+    assert {"s3", "byok8s", "byok8s-azure"} <= named and "b" not in named

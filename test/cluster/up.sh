@@ -125,7 +125,7 @@ start kube-apiserver "$BIN/kube-apiserver" --etcd-servers=http://127.0.0.1:2379 
   --disable-admission-plugins=ServiceAccount --service-cluster-ip-range=10.96.0.0/24 \
   --kubelet-preferred-address-types=InternalIP --allow-privileged=true \
   --audit-policy-file=audit-policy.yaml --audit-log-path="$STATE/audit.log" \
-  --audit-log-maxsize=200 --audit-log-maxbackup=1
+  --audit-log-maxsize=1000 --audit-log-maxbackup=1
 wait_for kube-apiserver 60 curl -skf -H "Authorization: Bearer $TOKEN" https://127.0.0.1:6443/readyz
 start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig=kubeconfig \
   --controllers='*,-serviceaccount-token' --leader-elect=false --bind-address=127.0.0.1 \
