@@ -18,16 +18,21 @@ class DirtyTree(SystemExit):
     pass
 
 
+# What the scripts write, and what changes nothing measured.
+UNMEASURED = (":!bench/results", ":!README.md")
+
+
 def commit() -> tuple[str, bool]:
-    """The commit checked out, and whether the tree equals it (results files and
-    the README aside: the scripts write them, and they change nothing measured)."""
+    """The commit measured: the newest one checked out that changed more than the
+    results files and the README (so runs of one code on either side of a commit of
+    results are of one commit, and combine), and whether the tree equals it."""
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
 
-    head = git("rev-parse", "--short=12", "HEAD").strip() or "unknown"
-    changed = git("status", "--porcelain", "--", ".", ":!bench/results", ":!README.md").strip()
-    return head, not changed
+    head = git("log", "-1", "--format=%h", "--abbrev=12", "--", ".", *UNMEASURED).strip()
+    changed = git("status", "--porcelain", "--", ".", *UNMEASURED).strip()
+    return head or "unknown", not changed
 
 
 def described(head: str, clean: bool) -> str:

@@ -107,6 +107,39 @@ def test_a_tree_that_differs_from_its_commit_is_refused_without_allow_dirty(
     assert provenance.require_clean(True) == ("abc123", False)
 
 
+def test_the_commit_measured_is_the_newest_that_changed_more_than_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit of results files and the README alone changes nothing measured: runs
+    on either side of it are of one commit (and combine); any other change is not."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                              cwd=tmp_path, capture_output=True, text=True,
+                              check=True).stdout.strip()  # fmt: skip
+
+    def commit_all(message: str) -> str:
+        git("add", "-A")
+        git("commit", "-q", "-m", message)
+        return git("log", "-1", "--format=%h", "--abbrev=12")
+
+    monkeypatch.setattr(provenance, "ROOT", tmp_path)
+    git("init", "-q")
+    (tmp_path / "bench" / "results").mkdir(parents=True)
+    (tmp_path / "code.py").write_text("x = 1\n")
+    code = commit_all("code")
+    (tmp_path / "bench" / "results" / "bench-1.json").write_text("{}")
+    (tmp_path / "README.md").write_text("table\n")
+    assert provenance.commit() == (code, True)  # what the scripts write is aside
+    commit_all("results")
+    assert provenance.commit() == (code, True)
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert provenance.commit() == (code, False)
+    more = commit_all("more code")
+    assert more != code and provenance.commit() == (more, True)
+
+
 def test_the_plan_has_every_readme_case_and_can_be_narrowed() -> None:
     plan = {(n, j): w for n, j, w in bench.choose(None, None, None)}
     assert plan[(200, 50)] == {"byok8s": 3, "plain": 1, "bare": 3}
