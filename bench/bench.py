@@ -198,8 +198,13 @@ def write(report: dict[str, Any]) -> None:
 
 
 def newest() -> Path:
-    """The newest results file with every run in it."""
-    files = [p for p in sorted(RESULTS.glob("bench-*.json"))
+    """The newest results file with every run in it: of a file and the combination
+    named by the same (its last) stamp, the combination."""
+
+    def order(path: Path) -> tuple[str, bool]:
+        return path.stem.removesuffix("-combined"), path.stem.endswith("-combined")
+
+    files = [p for p in sorted(RESULTS.glob("bench-*.json"), key=order)
              if json.loads(p.read_text()).get("format") == FORMAT]  # fmt: skip
     return files[-1]
 

@@ -148,6 +148,17 @@ def test_the_plan_has_every_readme_case_and_can_be_narrowed() -> None:
     assert bench.choose("7x2", None, None) == [(7, 2, {"byok8s": 3, "plain": 3, "bare": 3})]
 
 
+def test_the_newest_results_file_is_a_combination_over_its_last_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    for name in ("bench-20261202T002239", "bench-20261202T005329-combined",
+                 "bench-20261202T005329"):  # fmt: skip
+        (tmp_path / f"{name}.json").write_text(json.dumps(report()))
+    (tmp_path / "bench-20261203T000000.json").write_text(json.dumps({"format": 1}))
+    assert bench.newest().name == "bench-20261202T005329-combined.json"
+
+
 def test_results_files_are_json_of_every_run() -> None:
     path = bench.newest()
     data = json.loads(path.read_text())
@@ -186,3 +197,14 @@ def test_audit_counts_follow_a_rotation(tmp_path: Path) -> None:
     (tmp_path / "audit-2026-12-01T10-00-00.000.log").unlink()
     with pytest.raises(RuntimeError, match="rotated more than once"):
         api._audited(mark)
+
+
+def test_sampled_shares_count_each_function_once_a_stack(tmp_path: Path) -> None:
+    raw = tmp_path / "raw.txt"
+    raw.write_text(
+        "main (byok8s:8);run (a/engine.py:3);deserialize (k/api_client.py:1) 6\n"
+        "main (byok8s:8);f (x.py:1);f (x.py:1) 4\n"
+    )
+    total, shares = load("sample").inclusive(raw)
+    assert total == 10 and shares["main (byok8s)"] == 10 and shares["f (x.py)"] == 4
+    assert shares["deserialize (api_client.py)"] == 6
