@@ -21,6 +21,7 @@ from test_cluster_e2e import left_behind, own_workflow, s3_text
 
 from byok8s import lock
 from byok8s.errors import ExitCode
+from snakemake_executor_plugin_byok8s.podspec import CONTAINER
 
 pytestmark = pytest.mark.cluster
 
@@ -107,13 +108,27 @@ rule slow:
 """
 
 
-def take_pod_when_running(on_cluster: dict, rule: str, evict: bool = False) -> str:
-    """Delete a running pod of `rule`, or evict it through the Eviction API."""
+def take_pod_when_running(
+    on_cluster: dict, rule: str, evict: bool = False, logged: str | None = None
+) -> str:
+    """Delete a running pod of `rule`, or evict it through the Eviction API; once its
+    job's log has the line `logged` when given."""
     pod = wait_until(f"a running pod of {rule}", lambda: running_pods(on_cluster, rule))
     name = str(pod[0].metadata.name)  # type: ignore[index]
     namespace = on_cluster["namespace"]
-    time.sleep(2)  # the job's command has started
     core = k8s.CoreV1Api(on_cluster["cluster"].api())
+
+    def log_has_it() -> bool:
+        try:
+            log = core.read_namespaced_pod_log(name, namespace, container=CONTAINER)
+        except k8s.ApiException:
+            return False
+        return logged in str(log).splitlines()
+
+    if logged:
+        wait_until(f"{logged!r} in the log of {name}", log_has_it)
+    else:
+        time.sleep(2)  # the job's command has started
     if evict:  # as `kubectl drain` does, in the version the server serves
         groups = k8s.ApisApi(on_cluster["cluster"].api()).get_api_versions().groups
         policy = next(g for g in groups if g.name == "policy")

@@ -212,7 +212,7 @@ def test_in_a_tool_image_follow_infra_retries_and_ctrl_c_work_as_in_the_job_imag
     wf, params = own_workflow(workdir, TOOL_PAIR)
     args = [wf, params, *on_cluster["options"]]
     proc = byok8s(*args, *bucket_args(cluster_s3, "toolfault"), "--follow", cwd=workdir)
-    evicted = take_pod_when_running(on_cluster, "slow", evict=True)
+    evicted = take_pod_when_running(on_cluster, "slow", evict=True, logged="slow-started")
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
     assert [line for line in stderr.splitlines() if f"pod {evicted} was deleted" in line]
