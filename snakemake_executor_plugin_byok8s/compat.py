@@ -771,8 +771,14 @@ def storage_in_use(workflow: Any) -> list[str]:
     for provider in workflow.storage_registry._storages.values():
         module = type(provider).__module__.split(".")[0]
         if module.startswith(STORAGE_MODULE):
-            found.add(module[len(STORAGE_MODULE) :].replace("_", "-"))
+            found.add(_plugin_name(module))
     return sorted(found)
+
+
+def _plugin_name(module: str) -> str:
+    """A storage plugin's name from its module's (snakemake_storage_plugin_byok8s_azure:
+    byok8s-azure)."""
+    return module[len(STORAGE_MODULE) :].replace("_", "-")
 
 
 def storage_plugins_only(names: Iterable[str] | None, args: list[str], own: Iterable[str]) -> None:
@@ -789,12 +795,9 @@ def storage_plugins_only(names: Iterable[str] | None, args: list[str], own: Iter
 
     from snakemake_interface_storage_plugins.registry import StoragePluginRegistry
 
-    def plugin(module: str) -> str:
-        return module[len(STORAGE_MODULE) :].replace("_", "-")
-
-    installed = {plugin(m.name) for m in pkgutil.iter_modules()
+    installed = {_plugin_name(m.name) for m in pkgutil.iter_modules()
                  if m.ispkg and m.name.startswith(STORAGE_MODULE)}  # fmt: skip
-    installed |= {plugin(module) for module in own}
+    installed |= {_plugin_name(module) for module in own}
     named = _storage_named(args)
     wanted = sorted(installed if names is None else installed & (set(names) | named))
 
