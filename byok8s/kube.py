@@ -55,10 +55,10 @@ def core_api() -> tuple[Any, Any]:
         from urllib3.exceptions import InsecureRequestWarning
 
         warnings.simplefilter("ignore", InsecureRequestWarning)
-    from snakemake_executor_plugin_byok8s.apis import name_clients
+    from snakemake_executor_plugin_byok8s.apis import prepare_clients
 
     api = kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(config))
-    name_clients(api)
+    prepare_clients(api)
     return api, config
 
 

@@ -54,8 +54,15 @@ def user_agent() -> str:
     return f"byok8s/{version}"
 
 
-def name_clients(*apis: object) -> None:
+def prepare_clients(*apis: object) -> None:
     """Every API client of `apis` says it is byok8s (the kubernetes library's
-    default is "OpenAPI-Generator/VERSION/python", the same for every client)."""
+    default is "OpenAPI-Generator/VERSION/python", the same for every client), and
+    decodes its responses the cheap way (decode.py)."""
+    from snakemake_executor_plugin_byok8s.decode import cheap_decoding
+
     for api in apis:
-        api.api_client.user_agent = user_agent()  # type: ignore[attr-defined]
+        client = api.api_client  # type: ignore[attr-defined]
+        client.user_agent = user_agent()
+        if not getattr(client, "byok8s_decoding", False):  # two APIs may share one
+            cheap_decoding(client)
+            client.byok8s_decoding = True

@@ -208,7 +208,7 @@ class Executor(stock.Executor):
     def register_secret(self) -> None:
         """The stock Secret (the environment variables, with its size check), plus
         the run label and, when small enough, the workflow sources."""
-        apis.name_clients(self.kubeapi, self.batchapi)  # made just before, by the stock one
+        apis.prepare_clients(self.kubeapi, self.batchapi)  # made just before, by the stock one
         run_id = self.workflow.executor_settings.run_id
         if run_id:  # the run's Secret and label are named after byok8s's run id
             self.run_namespace = leftovers.run_name(run_id)

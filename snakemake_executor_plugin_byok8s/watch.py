@@ -9,6 +9,7 @@ status loop wakes at once and reads this cache instead of asking the API server.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from typing import Any
 
@@ -77,6 +78,8 @@ class PodWatcher:
         version to go on from, None to list again."""
         from kubernetes.watch import watch
 
+        from snakemake_executor_plugin_byok8s import decode
+
         response = self.api.list_namespaced_pod(
             self.namespace,
             label_selector=self.selector,
@@ -87,21 +90,18 @@ class PodWatcher:
             _preload_content=False,
         )
         self._response = response
-        reader = watch.Watch()
         try:
             if self._stop.is_set():  # stop() came before the response: it shut nothing
                 return version
             for line in watch.iter_resp_lines(response):
                 if self._stop.is_set():
                     return version
-                event = reader.unmarshal_event(line, "V1Pod")
+                event = json.loads(line)  # once (the client's Watch decodes it thrice)
                 if event["type"] == "ERROR":
                     return None  # 410 Gone, or any other: list again
-                if event["type"] == "BOOKMARK":  # left as it came: a dict
-                    version = event["raw_object"]["metadata"]["resourceVersion"]
-                    continue
-                version = event["object"].metadata.resource_version
-                self._update(event["type"], event["object"])
+                version = event["object"]["metadata"]["resourceVersion"]
+                if event["type"] != "BOOKMARK":  # a bookmark only moves the version on
+                    self._update(event["type"], decode.model(event["object"], "V1Pod"))
         finally:  # closed, not reused: a watch left unread would garble the next request
             self._response = None
             response.close()
