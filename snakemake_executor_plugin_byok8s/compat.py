@@ -87,6 +87,17 @@ Snakemake alone fails on a cluster without a shared filesystem.
   workflow's pathvars only, before the rule's own (`pathvars: resname=...`) are
   applied: "Undefined pathvar". byok8s applies the rule's first. In the main
   process and the job.
+- snakemake 9.27, `snakemake.common.parse_uri` (also as `snakemake.sourcecache`
+  imports it) and `snakemake.sourcecache.SourceCache._open`: Snakemake asks
+  smart_open for the scheme and path of every source file, a local Snakefile
+  too, and opens it with smart_open; importing smart_open imports every
+  transport whose library is installed (Azure Blob, Google Cloud Storage,
+  requests, google-auth...): about 0.4 s of CPU at each start, in every job. A
+  local path or `file://` URI is parsed, and a local source file opened, here
+  exactly as smart_open's local-file transport and its shortcut to the builtin
+  open() do it (Snakemake opens sources with compression disabled); any other
+  source goes to smart_open as before. Speed only. In the main process and the
+  job.
 
 Besides the fixes, what byok8s reads or calls that no plugin interface offers,
 each through one function here: a run's DAG (its target jobs and their outputs,
@@ -167,6 +178,11 @@ NAMES = (
     "snakemake.script:PythonScript.execute_script",  # _scripts_with_the_images_python()
     "snakemake.script:ScriptBase._execute_cmd",
     "snakemake.script:get_snakemake_searchpaths",
+    "snakemake.common:parse_uri",  # _local_uris_without_smart_open()
+    "snakemake.sourcecache:parse_uri",
+    "snakemake.sourcecache:SourceCache._open",
+    "snakemake.sourcecache:LocalSourceFile",
+    "snakemake.sourcecache:'compression=\"disable\"'",
 )
 
 
@@ -251,6 +267,7 @@ def apply() -> None:
     import snakemake.api  # noqa: F401  (Snakemake's modules import in its own order)
     import snakemake_storage_plugin_s3 as s3
 
+    _local_uris_without_smart_open()
     _fetch_checkpoint_outputs()
     _expand_stored_patterns()
     _copies_mapped_to_their_files()
@@ -358,6 +375,7 @@ def local_executors_only() -> None:
     ExecutorPluginRegistry.collect_plugins = collect_plugins  # type: ignore[method-assign]
 
 
+
 def apply_in_job(home: str | None = None, own_image: bool = False) -> None:
     """A remote job's fixes (idempotent), before Snakemake runs the job; `home`:
     where the job's local copies of the default storage's files would live
@@ -370,6 +388,7 @@ def apply_in_job(home: str | None = None, own_image: bool = False) -> None:
         _plain_local_paths(home)
     if own_image:
         _scripts_with_the_images_python()
+    _local_uris_without_smart_open()
     _fetch_checkpoint_outputs()
     _expand_stored_patterns()
     _constraints_in_storage_paths()
@@ -387,6 +406,67 @@ def apply_in_job(home: str | None = None, own_image: bool = False) -> None:
         return store_in_storage
 
     _replace(_IOFile, "store_in_storage", make)
+
+
+def _local_path(path_or_uri: str) -> str | None:
+    """The file a local path or file:// URI names, as smart_open finds it (the
+    scheme urlsplit() finds picks its transport, "" a local file; the local one
+    strips file:// once and expands ~), None for any other URI."""
+    import urllib.parse
+
+    if os.name == "nt" or urllib.parse.urlsplit(path_or_uri).scheme not in ("", "file"):
+        return None
+    if path_or_uri.startswith("file://"):
+        path_or_uri = path_or_uri.replace("file://", "", 1)
+    return os.path.expanduser(path_or_uri)
+
+
+def _local_uris_without_smart_open() -> None:
+    """parse_uri() of a local path or file:// URI, and the opening of a local
+    source file, without importing smart_open (see the module's docstring)."""
+    import collections
+
+    import snakemake.common
+    import snakemake.sourcecache
+    from snakemake.exceptions import WorkflowError
+    from snakemake.sourcecache import LocalSourceFile, SourceCache
+
+    Uri = collections.namedtuple("Uri", ["scheme", "uri_path"])  # as smart_open's
+
+    def make_parse(original: Any) -> Any:
+        def parse_uri(path_or_uri: str) -> Any:
+            path = _local_path(path_or_uri)
+            return original(path_or_uri) if path is None else Uri("file", path)
+
+        return parse_uri
+
+    def make_open(original: Any) -> Any:
+        def _open(self: Any, source_file: Any, mode: str, encoding: str | None = None) -> Any:
+            target = source_file.get_path_or_uri(secret_free=False)
+            path = None
+            if type(source_file) is LocalSourceFile:  # not a git or hosted one
+                path = _local_path(os.fspath(target))
+            if path is None:
+                return original(self, source_file, mode, encoding)
+            # smart_open.open(target, mode, encoding=None if "b" in mode else encoding,
+            # compression="disable") of a local file: a str through its shortcut, the
+            # builtin open(); a Path (the cached copy) through its local transport,
+            # text decoded as UTF-8 unless told otherwise, universal newlines.
+            if "b" not in mode and not isinstance(target, str):
+                encoding = encoding or "utf-8"
+            try:
+                if "b" not in mode and encoding is not None:
+                    return open(path, mode, encoding=encoding)
+                return open(path, mode)
+            except Exception as e:
+                log_path = source_file.get_path_or_uri(secret_free=True)
+                raise WorkflowError(f"Failed to open source file {log_path}", e) from e
+
+        return _open
+
+    _replace(snakemake.common, "parse_uri", make_parse)
+    _replace(snakemake.sourcecache, "parse_uri", make_parse)
+    _replace(SourceCache, "_open", make_open)
 
 
 def _scripts_with_the_images_python() -> None:

@@ -73,3 +73,67 @@ def test_the_sources_deploy_as_snakemake_deploys_them() -> None:
         "--deploy-sources s3://b/p/.snakemake/sources.tar.xz abc "
         "--default-storage-provider s3 --storage-s3-endpoint-url http://e"
     )
+
+
+LOCAL_URIS = ["Snakefile", "/abs/Snakefile", "rel/dir/Snakefile", "~/wf/Snakefile",
+              "file:///abs/x.smk", "./a b/Snakefile", "/x/file:///y", "C:x"]  # fmt: skip
+
+
+@pytest.mark.parametrize("uri", LOCAL_URIS)
+def test_a_local_source_path_is_parsed_as_smart_open_parses_it(uri: str) -> None:
+    import smart_open
+    from snakemake import common, sourcecache
+
+    compat.apply()
+    try:
+        expected: object = smart_open.parse_uri(uri)
+    except NotImplementedError:  # a scheme smart_open has no transport for
+        expected = None
+    for parse in (common.parse_uri, sourcecache.parse_uri):
+        if expected is None:  # not local: to Snakemake's own (its fallback)
+            with pytest.raises(NotImplementedError):
+                parse(uri)
+            continue
+        got = parse(uri)
+        assert got == expected and got._fields == expected._fields  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("uri", ["https://example.org/wf/Snakefile", "s3://bucket/Snakefile",
+                                 "docker://image:tag"])  # fmt: skip
+def test_any_other_uri_is_parsed_by_smart_open_as_before(uri: str) -> None:
+    import smart_open
+    from snakemake import common
+
+    compat.apply()
+    got = common.parse_uri(uri)
+    try:
+        expected = smart_open.parse_uri(uri)
+    except NotImplementedError:  # Snakemake's own fallback
+        expected = None
+    assert got == expected if expected else (got.scheme, got.uri_path) == ("docker", "image:tag")
+
+
+@pytest.mark.parametrize("as_path", [False, True])
+@pytest.mark.parametrize(("mode", "encoding"), [("rb", None), ("r", "utf-8"), ("r", None)])
+def test_a_local_source_file_is_read_as_smart_open_reads_it(tmp_path, as_path, mode, encoding):
+    import smart_open
+    from snakemake.sourcecache import LocalSourceFile, SourceCache
+
+    compat.apply()
+    path = tmp_path / "Snakefile"
+    path.write_bytes('rule a:\r\n    shell: "echo ü"\n'.encode())
+    target = path if as_path else str(path)
+    with SourceCache._open(None, LocalSourceFile(target), mode, encoding) as ours:
+        got = ours.read()
+    with smart_open.open(target, mode, encoding=None if "b" in mode else encoding,
+                         compression="disable") as theirs:  # fmt: skip
+        assert got == theirs.read()
+
+
+def test_a_missing_local_source_file_fails_as_snakemake_says_it(tmp_path) -> None:
+    from snakemake.exceptions import WorkflowError
+    from snakemake.sourcecache import LocalSourceFile, SourceCache
+
+    compat.apply()
+    with pytest.raises(WorkflowError, match="Failed to open source file .*nothing-here"):
+        SourceCache._open(None, LocalSourceFile(str(tmp_path / "nothing-here")), "rb")
