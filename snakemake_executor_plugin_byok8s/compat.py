@@ -375,6 +375,18 @@ def local_executors_only() -> None:
     ExecutorPluginRegistry.collect_plugins = collect_plugins  # type: ignore[method-assign]
 
 
+def no_report_plugins() -> None:
+    """In a job's own process, before Snakemake is imported: no report plugin, not
+    even Snakemake's own HTML reporter (jinja2, docutils...: a tenth of a job's
+    start), is imported to build the command line's options. A job's command line
+    names no report and none of their options, and a job makes no report."""
+    from snakemake_interface_report_plugins.registry import ReportPluginRegistry
+
+    def collect_plugins(self: Any) -> None:
+        self.plugins = {}
+
+    ReportPluginRegistry.collect_plugins = collect_plugins  # type: ignore[method-assign]
+
 
 def apply_in_job(home: str | None = None, own_image: bool = False) -> None:
     """A remote job's fixes (idempotent), before Snakemake runs the job; `home`:

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         storage = [n for n in args.pop(0)[len(STORAGE_OPTION) :].split(",") if n]
     tally = usage.Tally()
     compat.local_executors_only()
+    compat.no_report_plugins()
     compat.storage_plugins_only(storage, args, OWN_STORAGE_PLUGINS)
     compat.apply_in_job(home, own_image=sys.prefix == runtime.MOUNT)
     compat.measure_staging(tally)

@@ -93,7 +93,8 @@ def test_the_pod_process_ends_when_snakemake_does_whatever_threads_are_left() ->
 
 def test_a_job_runs_a_workflow_without_importing_the_executor_plugins(tmp_path: Path) -> None:
     """A job's process imports no executor plugin (nor the kubernetes and Azure SDKs
-    theirs import): Snakemake runs the job with its local executor."""
+    theirs import): Snakemake runs the job with its local executor. Nor any report
+    plugin, nor smart_open (with its transports' SDKs) for its local Snakefile."""
     (tmp_path / "Snakefile").write_text(
         'rule a:\n    output: "a.txt"\n    shell: "echo a > {output}"\n'
     )
@@ -109,6 +110,8 @@ def test_a_job_runs_a_workflow_without_importing_the_executor_plugins(tmp_path: 
         "    print('loaded', loaded, sorted(ExecutorPluginRegistry().plugins), flush=True)\n"
         "    storage = [m for m in sys.modules if m.startswith('snakemake_storage_plugin_')]\n"
         "    print('storage', storage, flush=True)\n"
+        "    others = ('smart_open', 'snakemake.report.html_reporter', 'jinja2')\n"
+        "    print('others', [m for m in others if m in sys.modules], flush=True)\n"
         "    real_exit(code)\n"
         "os._exit = check\n"
         "jobrun.main(['--storage-plugins=', '--cores', '1', 'a.txt'])\n"
@@ -119,6 +122,7 @@ def test_a_job_runs_a_workflow_without_importing_the_executor_plugins(tmp_path: 
     assert (tmp_path / "a.txt").read_text() == "a\n"
     assert "loaded [] ['dryrun', 'local', 'touch']" in done.stdout
     assert "storage []" in done.stdout  # nor any storage plugin its workflow does not use
+    assert "others []" in done.stdout
 
 
 class Workflow:
