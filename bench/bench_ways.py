@@ -294,14 +294,14 @@ OWN_PACKAGES = ("byok8s", "snakemake_executor_plugin_byok8s",
                 "snakemake_storage_plugin_byok8s_azure")  # fmt: skip
 
 
-def compile_own() -> None:
-    """byok8s's bytecode, as a wheel's install compiles it: this checkout's editable
-    install would otherwise compile every module of byok8s in every run where
-    PYTHONDONTWRITEBYTECODE is set (as on CI machines)."""
+def compile_own(root: Path = ROOT) -> None:
+    """byok8s's bytecode (of the checkout at `root`), as a wheel's install compiles
+    it: this checkout's editable install would otherwise compile every module of
+    byok8s in every run where PYTHONDONTWRITEBYTECODE is set (as on CI machines)."""
     import compileall
 
     for package in OWN_PACKAGES:
-        compileall.compile_dir(str(ROOT / package), quiet=1)
+        compileall.compile_dir(str(root / package), quiet=1)
 
 
 def pins(bin_dir: Path) -> str:

@@ -30,6 +30,8 @@ def main() -> int:
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
     parser.add_argument("--raw", default="/tmp/byok8s-sample.txt", help="py-spy's samples")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--idle", action="store_true",
+                        help="sample waiting threads too: where the wall time goes")  # fmt: skip
     args = parser.parse_args()
     import localcluster
     import services
@@ -40,7 +42,7 @@ def main() -> int:
     bench = Bench(cluster, s3, Path(sys.executable).parent)
     try:
         bench.prepare(["byok8s"])
-        spy = threading.Thread(target=record, args=(args.py_spy, args.raw))
+        spy = threading.Thread(target=record, args=(args.py_spy, args.raw, args.idle))
         spy.start()
         run = bench.trivial("byok8s", args.jobs, args.in_flight)
         spy.join()
@@ -59,14 +61,16 @@ def main() -> int:
     return 0
 
 
-def record(py_spy: str, raw: str) -> None:
-    """py-spy on the run's main process, from its start to its end."""
+def record(py_spy: str, raw: str, idle: bool = False) -> None:
+    """py-spy on the run's main process, from its start to its end (with `idle`,
+    threads that wait too)."""
     while True:
         found = subprocess.run(["pgrep", "-f", "bin/byok8s wf.json"], capture_output=True,
                                text=True).stdout.split()  # fmt: skip
         if found:
             subprocess.run([py_spy, "record", "-p", found[0], "-r", "50", "-f", "raw",
-                            "-o", raw, "--nonblocking"], check=True)  # fmt: skip
+                            "-o", raw, "--nonblocking", *(["--idle"] if idle else [])],
+                           check=True)  # fmt: skip
             return
         time.sleep(0.05)
 

@@ -208,3 +208,33 @@ def test_sampled_shares_count_each_function_once_a_stack(tmp_path: Path) -> None
     total, shares = load("sample").inclusive(raw)
     assert total == 10 and shares["main (byok8s)"] == 10 and shares["f (x.py)"] == 4
     assert shares["deserialize (api_client.py)"] == 6
+
+
+ab = load("ab")
+
+
+def ab_report(seconds: tuple[list[float], list[float]]) -> dict[str, Any]:
+    runs = [
+        {"revision": commit, "way": way, "rep": i + 1, "load": 1.0, "seconds": s,
+         "cpu_s": s / 4, "rss_mb": 180.0, "api_own": {"POST jobs": 10, "LIST jobs": 2}}
+        for way, commit, values in (("A", "a" * 40, seconds[0]), ("B", "b" * 40, seconds[1]))
+        for i, s in enumerate(values)
+    ]  # fmt: skip
+    return {"when": "2026-12-06T22:00:00Z", "script_commit": "c" * 40, "script_clean": True,
+            "machine": {"cores": 2, "cpu": "AMD EPYC"}, "load_before": [0.5, 0.4, 0.3],
+            "load_after": [1.5, 1.0, 0.7], "case": {"n": 10, "jobs": 4},
+            "revisions": ["a" * 40, "b" * 40], "runs": runs}  # fmt: skip
+
+
+def test_ab_shows_each_revisions_median_with_min_and_max_and_the_ratio() -> None:
+    text = ab.render(ab_report(([20.0, 24.0, 22.0], [11.0, 12.0, 10.0])))
+    assert "A = aaaaaaaaaaaa, B = bbbbbbbbbbbb" in text and "3 runs of each revision" in text
+    assert "| wall seconds | 22.00 [20.00-24.00] | 11.00 [10.00-12.00] | 0.50 |" in text
+    assert "| main-process CPU s | 5.50 [5.00-6.00] | 2.75 [2.50-3.00] | 0.50 |" in text
+    assert "| own API requests | 12 | 12 | - |" in text
+    assert "load average before 0.5 / 0.4 / 0.3, after 1.5 / 1.0 / 0.7" in text
+
+
+def test_ab_refuses_a_revision_git_does_not_know() -> None:
+    with pytest.raises(SystemExit, match="no such revision: 'no-such-rev'"):
+        ab.resolve("no-such-rev")
