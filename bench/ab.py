@@ -114,7 +114,8 @@ def runs_from(tree: Path) -> str:
         "import byok8s, snakemake_executor_plugin_byok8s as p; print(byok8s.__file__, p.__file__)"
     )
     return subprocess.run([str(BIN / "python"), "-c", code], capture_output=True, text=True,
-                          check=True, env={**_env(), "PYTHONPATH": str(tree)}).stdout  # fmt: skip
+                          check=True, env={**_env(), "PYTHONPATH": str(tree)},
+                          cwd=tempfile.gettempdir()).stdout  # fmt: skip
 
 
 def measure(report: dict[str, Any], n: int, jobs: int, reps: int) -> None:

@@ -303,11 +303,71 @@ def render(report: dict[str, Any]) -> str:
             f"{span(st['runs']['boto3'], 0)} |",
             f"| byok8s job (copy rule): its time less the 1-job run's | "
             f"{span(st['runs']['byok8s'], 0)} |",
+            *([f"| the same job's staging alone (its own marks: the seconds its storage "
+               f"plugin took) | {span(st['runs']['byok8s_staging_alone'], 0)} |"]
+              if st["runs"].get("byok8s_staging_alone") else []),
             f"| ratio byok8s/boto3 (medians) | {st['ratio']:.2f} |",
         ]  # fmt: skip
     help_runs = report.get("help_runs") or []
     lines += ["", f"`byok8s --help`: {span(help_runs, 2)} s ({len(help_runs)} runs)."]
+    lines += targets(report, by_case)
     return "\n".join(lines) + "\n"
+
+
+# (what, case, figure, at most (or at least, with a negative bound)); issue 21's.
+TARGETS = [
+    ("1 trivial job, byok8s/bare", (1, 1), "bare", 5.0),
+    ("10 jobs `--jobs 4`, byok8s/bare", (10, 4), "bare", 2.5),
+    ("50 jobs `--jobs 4`, byok8s/bare", (50, 4), "bare", 1.6),
+    ("10 jobs `--jobs 4`, byok8s/plain", (10, 4), "plain", 0.25),
+]
+SCALE = [(10, 4), (50, 4), (200, 50), (1000, 50)]  # where the per-job costs must stay flat
+
+
+def targets(report: dict[str, Any], by_case: dict[tuple[int, int], dict[str, list[dict]]]
+            ) -> list[str]:  # fmt: skip
+    """The figures of this file against the targets, each met or missed by how much."""
+
+    def verdict(value: float | None, bound: float, at_least: bool = False) -> str:
+        if value is None:
+            return "not measured"
+        if (value >= bound) if at_least else (value <= bound):
+            return "met"
+        return f"missed by {abs(value / bound - 1) * 100:.0f}%"
+
+    def seconds(case: tuple[int, int], way: str) -> float | None:
+        runs = by_case.get(case, {}).get(way, [])
+        return statistics.median(r["seconds"] for r in runs) if runs else None
+
+    lines = ["", "Against the targets (medians of this file):", "",
+             "| target | figure | result |", "|---|---|---|"]  # fmt: skip
+    for name, case, other, bound in TARGETS:
+        mine, theirs = seconds(case, "byok8s"), seconds(case, other)
+        ratio = mine / theirs if mine is not None and theirs else None
+        lines.append(f"| {name} at most {bound:g} | {'-' if ratio is None else f'{ratio:.2f}'} "
+                     f"| {verdict(ratio, bound)} |")  # fmt: skip
+    for name, key, bound in (("byok8s's own API requests per job", "api_own", 8.0),
+                             ("byok8s's main-process CPU s per job", "cpu_s", 0.15)):  # fmt: skip
+        for case in SCALE:
+            runs = by_case.get(case, {}).get("byok8s", [])
+            value, more = None, ""
+            if key == "api_own" and runs:
+                value = statistics.median(requests(r, key) / case[0] for r in runs)
+            elif key == "cpu_s" and (cpu := median_of(runs, key)) is not None:
+                value = cpu / case[0]
+                one = median_of(by_case.get((1, 1), {}).get("byok8s", []), key)
+                if one is not None:  # what one more job adds, the run's fixed cost aside
+                    more = f" ({(cpu - one) / (case[0] - 1):.3f} per more job)"
+            shown = "-" if value is None else f"{value:.{1 if key == 'api_own' else 3}f}{more}"
+            lines.append(f"| {name} at most {bound:g}, {case[0]} jobs `--jobs {case[1]}` "
+                         f"| {shown} | {verdict(value, bound)} |")  # fmt: skip
+    st = report.get("staging")
+    ratio = st["ratio"] if st else None
+    lines.append(
+        f"| staging 512 MB in and out, byok8s/boto3 at least 0.90 "
+        f"| {'-' if ratio is None else f'{ratio:.2f}'} | {verdict(ratio, 0.90, True)} |"
+    )
+    return lines
 
 
 def idle(report: dict[str, Any]) -> str:

@@ -18,14 +18,17 @@ class DirtyTree(SystemExit):
     pass
 
 
-# What the scripts write, and what changes nothing measured.
-UNMEASURED = (":!bench/results", ":!README.md")
+# What the scripts write, and what changes nothing measured: the tests and CI's
+# files, which no bench script imports (test/localcluster.py, test/services.py and
+# test/cluster/, which they do import or run, count).
+UNMEASURED = (":!bench/results", ":!README.md", ":!test/test_*.py", ":!test/conftest.py",
+              ":!test/conformance", ":!.ci", ":!.github")  # fmt: skip
 
 
 def commit() -> tuple[str, bool]:
-    """The commit measured: the newest one checked out that changed more than the
-    results files and the README (so runs of one code on either side of a commit of
-    results are of one commit, and combine), and whether the tree equals it."""
+    """The commit measured: the newest one checked out that changed more than
+    UNMEASURED (so runs of one code on either side of a commit of results, or of a
+    test, are of one commit, and combine), and whether the tree equals it there."""
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout

@@ -134,6 +134,14 @@ def test_the_commit_measured_is_the_newest_that_changed_more_than_results(
     assert provenance.commit() == (code, True)  # what the scripts write is aside
     commit_all("results")
     assert provenance.commit() == (code, True)
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "test_x.py").write_text("def test_x(): pass\n")
+    assert provenance.commit() == (code, True)  # a test changes nothing measured
+    commit_all("a test")
+    assert provenance.commit() == (code, True)
+    (tmp_path / "test" / "localcluster.py").write_text("CLUSTER = 1\n")  # the bench imports it
+    assert provenance.commit() == (code, False)
+    (tmp_path / "test" / "localcluster.py").unlink()
     (tmp_path / "code.py").write_text("x = 2\n")
     assert provenance.commit() == (code, False)
     more = commit_all("more code")
@@ -238,3 +246,56 @@ def test_ab_shows_each_revisions_median_with_min_and_max_and_the_ratio() -> None
 def test_ab_refuses_a_revision_git_does_not_know() -> None:
     with pytest.raises(SystemExit, match="no such revision: 'no-such-rev'"):
         ab.resolve("no-such-rev")
+
+
+def test_the_table_says_each_target_met_or_missed_by_how_much() -> None:
+    runs = [run("byok8s", 1, 1, 8.0, cpu_s=0.3, own={"POST jobs": 17}),
+            run("bare", 1, 1, 2.0),
+            run("byok8s", 10, 4, 20.0, cpu_s=1.2, own={"POST jobs": 50}),
+            run("bare", 10, 4, 10.0), run("plain", 10, 4, 100.0)]  # fmt: skip
+    text = bench.render(
+        report(runs=runs)
+        | {
+            "staging": {
+                "mb": 512,
+                "reps": 3,
+                "ratio": 0.86,
+                "runs": {"boto3": [25], "byok8s": [22]},
+            }
+        }
+    )
+    assert "| 1 trivial job, byok8s/bare at most 5 | 4.00 | met |" in text
+    assert "| 10 jobs `--jobs 4`, byok8s/bare at most 2.5 | 2.00 | met |" in text
+    assert "| 10 jobs `--jobs 4`, byok8s/plain at most 0.25 | 0.20 | met |" in text
+    assert "| 50 jobs `--jobs 4`, byok8s/bare at most 1.6 | - | not measured |" in text
+    assert "| byok8s's own API requests per job at most 8, 10 jobs `--jobs 4` | 5.0 | met |" in text
+    assert (
+        "| byok8s's main-process CPU s per job at most 0.15, 10 jobs `--jobs 4` "
+        "| 0.120 (0.100 per more job) | met |"
+    ) in text
+    assert "main-process CPU s per job at most 0.15, 1000 jobs `--jobs 50` | - | not measured |" \
+        in text  # fmt: skip
+    assert "| staging 512 MB in and out, byok8s/boto3 at least 0.90 | 0.86 | missed by 4% |" in text
+
+
+def test_staging_alone_is_read_from_the_jobs_own_marks_in_the_run_record(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "test"))
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        ways = load("bench_ways")
+    finally:
+        sys.path.remove(str(ROOT / "test"))
+        sys.path.remove(str(ROOT / "bench"))
+    run_dir = tmp_path / ".byok8s" / "runs" / "20261206T000000Z-abc"
+    run_dir.mkdir(parents=True)
+    used = {"staged_in_bytes": 512 * 2**20, "staged_out_bytes": 512 * 2**20,
+            "staged_in_s": 10.0, "staged_out_s": 6.0}  # fmt: skip
+    (run_dir / "jobs.jsonl").write_text(
+        json.dumps({"event": "submitted"}) + "\n" + json.dumps({"event": "ended", "usage": used})
+    )
+    assert ways.staged_mb_s(tmp_path) == 64.0
+    text = bench.render(report(runs=[run("byok8s", 1, 1, 8.0)]) | {"staging": {
+        "mb": 512, "reps": 1, "ratio": 0.8,
+        "runs": {"boto3": [30], "byok8s": [24], "byok8s_staging_alone": [64]}}})  # fmt: skip
+    assert "| the same job's staging alone (its own marks: the seconds its storage plugin " \
+        "took) | 64 |" in text  # fmt: skip
