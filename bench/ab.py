@@ -158,6 +158,15 @@ def measure(report: dict[str, Any], n: int, jobs: int, reps: int) -> None:
         cluster.stop()
 
 
+FIGURES = {
+    "seconds": "wall seconds",
+    "cpu_s": "main-process CPU s",
+    "rss_mb": "peak RSS MB",
+    "pod_wall_s": "a job's own wall s in its pod (median job)",
+    "pod_cpu_s": "a job's own CPU s in its pod (median job)",
+}
+
+
 def summary(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per revision: median [min-max] of seconds and CPU, and the B/A ratios of the medians."""
     out: dict[str, dict[str, Any]] = {}
@@ -169,7 +178,8 @@ def summary(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 min(r[key] for r in runs),
                 max(r[key] for r in runs),
             ]
-            for key in ("seconds", "cpu_s", "rss_mb")
+            for key in FIGURES
+            if all(key in r for r in runs)
         } | {"own_requests": statistics.median(sum(r["api_own"].values()) for r in runs)}
     return out
 
@@ -181,8 +191,9 @@ def render(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [
         f"{n} trivial jobs, `--jobs {jobs}`, {len(report['runs']) // 2} runs of each "
-        f"revision, alternated; A = {a}, B = {b}; script at "
-        f"{provenance.described(report['script_commit'], report['script_clean'])}; "
+        f"revision, alternated; A = {a}, B = {b} (each exported whole from git); "
+        f"script at {report['script_commit']}"
+        f"{'' if report['script_clean'] else ' with uncommitted changes'}; "
         f"{m.get('cores')} cores, {m.get('cpu')}; load average before "
         f"{' / '.join(map(str, report['load_before']))}, after "
         f"{' / '.join(map(str, report['load_after']))}.",
@@ -190,8 +201,9 @@ def render(report: dict[str, Any]) -> str:
         "| figure | A | B | B/A |",
         "|---|---|---|---|",
     ]
-    for key, name in (("seconds", "wall seconds"), ("cpu_s", "main-process CPU s"),
-                      ("rss_mb", "peak RSS MB")):  # fmt: skip
+    for key, name in FIGURES.items():
+        if key not in s["A"] or key not in s["B"]:
+            continue
         ratio = s["B"][key][0] / s["A"][key][0] if s["A"][key][0] else float("nan")
         lines.append(f"| {name} | {_span(s['A'][key])} | {_span(s['B'][key])} | {ratio:.2f} |")
     lines.append(f"| own API requests | {s['A']['own_requests']:g} | "

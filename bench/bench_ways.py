@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -176,7 +177,7 @@ class Bench:
             prefix = f"s3://{BUCKET}/{work.name}"
             if way in ("byok8s", "tool"):
                 wf = "wf-tool.json" if way == "tool" else "wf.json"
-                measured = self._byok8s(work, wf, prefix, jobs)
+                measured = self._byok8s(work, wf, prefix, jobs) | pod_costs(work)
                 own = "byok8s"
             else:
                 bin_dir = self.plain_bin if way == "plain" else self.bin
@@ -270,13 +271,28 @@ class Bench:
         }  # fmt: skip
 
 
+def _used(work: Path) -> list[dict[str, Any]]:
+    """What each job of a run measured of itself (its usage line, in the run record)."""
+    (journal,) = work.glob(".byok8s/runs/*/jobs.jsonl")
+    return [e["usage"] for e in map(json.loads, journal.read_text().splitlines())
+            if e.get("event") == "ended" and e.get("usage")]  # fmt: skip
+
+
+def pod_costs(work: Path) -> dict[str, float]:
+    """The median job's own wall and CPU seconds in its pod, from its Python's start
+    to its end (its usage line): what each pod adds beyond a bare one's command."""
+    used = _used(work)
+    if not used:
+        return {}
+    return {"pod_wall_s": round(statistics.median(u["wall_s"] for u in used), 3),
+            "pod_cpu_s": round(statistics.median(u["cpu_s"] for u in used), 3)}  # fmt: skip
+
+
 def staged_mb_s(work: Path) -> float:
     """MB/s of the staging alone in a run's one job: the bytes it staged in and out
     over the seconds it took, as the job measured them (its usage line, kept in the
     run record), without the job's start, its command or the main process's part."""
-    (journal,) = work.glob(".byok8s/runs/*/jobs.jsonl")
-    (used,) = [e["usage"] for e in map(json.loads, journal.read_text().splitlines())
-               if e.get("event") == "ended"]  # fmt: skip
+    (used,) = _used(work)
     staged = used["staged_in_bytes"] + used["staged_out_bytes"]
     return staged / 2**20 / max(used["staged_in_s"] + used["staged_out_s"], 1e-3)
 

@@ -454,9 +454,9 @@ def _local_uris_without_smart_open() -> None:
 
     def make_open(original: Any) -> Any:
         def _open(self: Any, source_file: Any, mode: str, encoding: str | None = None) -> Any:
-            target = source_file.get_path_or_uri(secret_free=False)
-            path = None
+            target, path = None, None
             if type(source_file) is LocalSourceFile:  # not a git or hosted one
+                target = source_file.get_path_or_uri(secret_free=False)
                 path = _local_path(os.fspath(target))
             if path is None:
                 return original(self, source_file, mode, encoding)

@@ -224,7 +224,8 @@ ab = load("ab")
 def ab_report(seconds: tuple[list[float], list[float]]) -> dict[str, Any]:
     runs = [
         {"revision": commit, "way": way, "rep": i + 1, "load": 1.0, "seconds": s,
-         "cpu_s": s / 4, "rss_mb": 180.0, "api_own": {"POST jobs": 10, "LIST jobs": 2}}
+         "cpu_s": s / 4, "rss_mb": 180.0, "api_own": {"POST jobs": 10, "LIST jobs": 2},
+         "pod_cpu_s": s / 10}
         for way, commit, values in (("A", "a" * 40, seconds[0]), ("B", "b" * 40, seconds[1]))
         for i, s in enumerate(values)
     ]  # fmt: skip
@@ -240,6 +241,9 @@ def test_ab_shows_each_revisions_median_with_min_and_max_and_the_ratio() -> None
     assert "| wall seconds | 22.00 [20.00-24.00] | 11.00 [10.00-12.00] | 0.50 |" in text
     assert "| main-process CPU s | 5.50 [5.00-6.00] | 2.75 [2.50-3.00] | 0.50 |" in text
     assert "| own API requests | 12 | 12 | - |" in text
+    assert "| a job's own CPU s in its pod (median job) | 2.20 [2.00-2.40] | 1.10 [1.00-1.20] " \
+        "| 0.50 |" in text  # fmt: skip
+    assert "own wall s in its pod" not in text  # not measured: no row
     assert "load average before 0.5 / 0.4 / 0.3, after 1.5 / 1.0 / 0.7" in text
 
 
@@ -294,6 +298,13 @@ def test_staging_alone_is_read_from_the_jobs_own_marks_in_the_run_record(tmp_pat
         json.dumps({"event": "submitted"}) + "\n" + json.dumps({"event": "ended", "usage": used})
     )
     assert ways.staged_mb_s(tmp_path) == 64.0
+    used |= {"wall_s": 2.5, "cpu_s": 1.5}
+    (run_dir / "jobs.jsonl").write_text(
+        "\n".join(
+            json.dumps({"event": "ended", "usage": used | {"wall_s": w}}) for w in (2.5, 1.0, 4.0)
+        )
+    )
+    assert ways.pod_costs(tmp_path) == {"pod_wall_s": 2.5, "pod_cpu_s": 1.5}
     text = bench.render(report(runs=[run("byok8s", 1, 1, 8.0)]) | {"staging": {
         "mb": 512, "reps": 1, "ratio": 0.8,
         "runs": {"boto3": [30], "byok8s": [24], "byok8s_staging_alone": [64]}}})  # fmt: skip
