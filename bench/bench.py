@@ -110,9 +110,10 @@ def choose(cases: str | None, ways: str | None, reps: int | None) -> list[tuple[
 def measure_all(report: dict[str, Any], plan: list[tuple[int, int, dict]], args: Any) -> None:
     import localcluster
     import services
-    from bench_ways import Bench
+    from bench_ways import Bench, require_current_image
 
     cluster = localcluster.start()
+    require_current_image(cluster)
     s3 = services.start_s3(host=cluster.gateway)
     bench = Bench(cluster, s3, BIN)
     try:

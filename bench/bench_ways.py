@@ -323,6 +323,19 @@ OWN_PACKAGES = ("byok8s", "snakemake_executor_plugin_byok8s",
                 "snakemake_storage_plugin_byok8s_azure")  # fmt: skip
 
 
+def require_current_image(cluster: Any) -> None:
+    """Refuse a cluster whose job image was built from other sources than this
+    checkout's (one started before the code changed): its pods would run old code."""
+    key = subprocess.run(["bash", str(ROOT / "test/cluster/job-image.sh"), "--key"],
+                         capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    if cluster.image != f"byok8s-job:{key}":
+        raise SystemExit(
+            f"bench: the cluster's job image {cluster.image} is not this checkout's "
+            f"(byok8s-job:{key}): its pods would run other code; load it with "
+            f"bash test/cluster/up.sh {cluster.state}"
+        )
+
+
 def compile_own(root: Path = ROOT) -> None:
     """byok8s's bytecode (of the checkout at `root`), as a wheel's install compiles
     it: this checkout's editable install would otherwise compile every module of

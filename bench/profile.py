@@ -147,9 +147,10 @@ def main() -> int:
     when = datetime.now(UTC).isoformat(timespec="seconds")
     import localcluster
     import services
-    from bench_ways import Bench
+    from bench_ways import Bench, require_current_image
 
     cluster = localcluster.start()
+    require_current_image(cluster)
     s3 = services.start_s3(host=cluster.gateway)
     bench = Bench(cluster, s3, Path(sys.executable).parent)
     load = provenance.load()

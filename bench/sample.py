@@ -35,9 +35,10 @@ def main() -> int:
     args = parser.parse_args()
     import localcluster
     import services
-    from bench_ways import Bench
+    from bench_ways import Bench, require_current_image
 
     cluster = localcluster.start()
+    require_current_image(cluster)
     s3 = services.start_s3(host=cluster.gateway)
     bench = Bench(cluster, s3, Path(sys.executable).parent)
     try:

@@ -310,3 +310,24 @@ def test_staging_alone_is_read_from_the_jobs_own_marks_in_the_run_record(tmp_pat
         "runs": {"boto3": [30], "byok8s": [24], "byok8s_staging_alone": [64]}}})  # fmt: skip
     assert "| the same job's staging alone (its own marks: the seconds its storage plugin " \
         "took) | 64 |" in text  # fmt: skip
+
+
+def test_a_cluster_whose_job_image_is_not_this_checkouts_is_refused() -> None:
+    """A cluster started before the code changed runs the old code in its pods."""
+    import subprocess
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(ROOT / "test"))
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        ways = load("bench_ways")
+    finally:
+        sys.path.remove(str(ROOT / "test"))
+        sys.path.remove(str(ROOT / "bench"))
+    key = subprocess.run(["bash", str(ROOT / "test/cluster/job-image.sh"), "--key"],
+                         capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    ways.require_current_image(SimpleNamespace(image=f"byok8s-job:{key}", state="/s"))
+    stale = SimpleNamespace(image="byok8s-job:0123456789abcdef", state="/tmp/state")
+    with pytest.raises(SystemExit, match=r"byok8s-job:0123456789abcdef is not this checkout's "
+                       rf"\(byok8s-job:{key}\).*bash test/cluster/up.sh /tmp/state"):  # fmt: skip
+        ways.require_current_image(stale)
