@@ -8,9 +8,11 @@ change is measured on its own and kept only if it helps.
 Each revision is exported from git into a directory of its own; its byok8s runs
 from there (on PYTHONPATH, ahead of this checkout's editable install) with this
 checkout's venv, and its pods run the job image built from its own sources. What
-is measured is bench.py's: wall seconds, main-process CPU and peak memory, and
-byok8s's own API requests. Results: bench/results/ab-*.json and .md (both
-commits, the machine, the load before each run), never the README.
+is measured is bench.py's: wall seconds, main-process CPU and peak memory,
+byok8s's own API requests, and the median job's own wall and CPU seconds in its
+pod. Results: bench/results/ab-*.json and .md (both commits, the machine, the
+load before each run); the README's table of every such file between its ab
+marks (`ab.py --readme` writes it again).
 """
 
 from __future__ import annotations
@@ -37,11 +39,18 @@ BIN = Path(sys.executable).parent
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("base", help="revision A (the one without the change)")
-    parser.add_argument("new", help="revision B (with it)")
+    parser.add_argument("base", nargs="?", help="revision A (the one without the change)")
+    parser.add_argument("new", nargs="?", help="revision B (with it)")
+    parser.add_argument("--readme", action="store_true",
+                        help="only write the README's table of every A/B results file")  # fmt: skip
     parser.add_argument("--case", default="10x4", help="NxJOBS: N trivial jobs, --jobs JOBS")
     parser.add_argument("--reps", type=int, default=3, help="runs of each revision")
     args = parser.parse_args()
+    if args.readme:
+        README.write_text(with_all(README.read_text()))
+        return 0
+    if not (args.base and args.new):
+        parser.error("give the two revisions, BASE and NEW")
     n, jobs = (int(x) for x in args.case.split("x"))
     revisions = [resolve(args.base), resolve(args.new)]
     if revisions[0] == revisions[1]:
@@ -215,12 +224,49 @@ def _span(v: list[float]) -> str:
     return f"{v[0]:.2f} [{v[1]:.2f}-{v[2]:.2f}]"
 
 
+README = ROOT / "README.md"
+MARKS = ("<!-- ab:begin -->", "<!-- ab:end -->")
+
+
+def table(reports: list[tuple[str, dict[str, Any]]]) -> str:
+    """One row per A/B results file: each revision's medians and B/A."""
+    lines = [
+        "| A → B | case | runs each | wall s A / B | main-process CPU s A / B "
+        "| a job's CPU s in its pod A / B | file |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, report in reports:
+        s = summary(report)
+        a, b = (c[:7] for c in report["revisions"])
+        n, jobs = report["case"]["n"], report["case"]["jobs"]
+        lines.append(f"| {a} → {b} | {n} jobs, `--jobs {jobs}` | {len(report['runs']) // 2} "
+                     f"| {_pair(s, 'seconds', 1)} | {_pair(s, 'cpu_s')} "
+                     f"| {_pair(s, 'pod_cpu_s')} | `{name}` |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _pair(s: dict[str, dict[str, Any]], key: str, digits: int = 2) -> str:
+    """A's and B's medians of `key`, and B/A."""
+    if key not in s["A"] or key not in s["B"]:
+        return "-"
+    x, y = s["A"][key][0], s["B"][key][0]
+    return f"{x:.{digits}f} / {y:.{digits}f} ({y / x:.2f})"
+
+
+def with_all(readme: str) -> str:
+    """The README with the table of every A/B results file, oldest first, between MARKS."""
+    files = sorted(provenance.RESULTS.glob("ab-*.json"))
+    return provenance.with_block(readme, MARKS, table(
+        [(f.name, json.loads(f.read_text())) for f in files]))  # fmt: skip
+
+
 def write(report: dict[str, Any]) -> None:
     provenance.RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = report["when"].replace(":", "").replace("-", "")[:15]
     (provenance.RESULTS / f"ab-{stamp}.json").write_text(json.dumps(report, indent=1) + "\n")
     text = render(report)
     (provenance.RESULTS / f"ab-{stamp}.md").write_text(f"# byok8s A/B, {report['when']}\n\n{text}")
+    README.write_text(with_all(README.read_text()))
     print(text)
 
 

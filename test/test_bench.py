@@ -331,3 +331,16 @@ def test_a_cluster_whose_job_image_is_not_this_checkouts_is_refused() -> None:
     with pytest.raises(SystemExit, match=r"byok8s-job:0123456789abcdef is not this checkout's "
                        rf"\(byok8s-job:{key}\).*bash test/cluster/up.sh /tmp/state"):  # fmt: skip
         ways.require_current_image(stale)
+
+
+def test_the_readme_shows_every_ab_results_file() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert readme == ab.with_all(readme), "run bench/ab.py --readme (it writes the README)"
+    files = sorted((ROOT / "bench" / "results").glob("ab-*.json"))
+    assert files and all(f"`{f.name}`" in readme for f in files)
+
+
+def test_the_ab_table_gives_each_medians_and_b_over_a() -> None:
+    text = ab.table([("ab-x.json", ab_report(([20.0, 24.0, 22.0], [11.0, 12.0, 10.0])))])
+    assert "| aaaaaaa → bbbbbbb | 10 jobs, `--jobs 4` | 3 | 22.0 / 11.0 (0.50) | 5.50 / 2.75 " \
+        "(0.50) | 2.20 / 1.10 (0.50) | `ab-x.json` |" in text  # fmt: skip
