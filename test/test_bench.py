@@ -221,6 +221,15 @@ def test_sampled_shares_count_each_function_once_a_stack(tmp_path: Path) -> None
 ab = load("ab")
 
 
+def bench_ways() -> Any:
+    """bench_ways.py, which imports the test helpers beside it (localcluster)."""
+    sys.path.insert(0, str(ROOT / "test"))
+    try:
+        return load("bench_ways")
+    finally:
+        sys.path.remove(str(ROOT / "test"))
+
+
 def ab_report(seconds: tuple[list[float], list[float]]) -> dict[str, Any]:
     runs = [
         {"revision": commit, "way": way, "rep": i + 1, "load": 1.0, "seconds": s,
@@ -283,13 +292,7 @@ def test_the_table_says_each_target_met_or_missed_by_how_much() -> None:
 
 
 def test_staging_alone_is_read_from_the_jobs_own_marks_in_the_run_record(tmp_path: Path) -> None:
-    sys.path.insert(0, str(ROOT / "test"))
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        ways = load("bench_ways")
-    finally:
-        sys.path.remove(str(ROOT / "test"))
-        sys.path.remove(str(ROOT / "bench"))
+    ways = bench_ways()
     run_dir = tmp_path / ".byok8s" / "runs" / "20261206T000000Z-abc"
     run_dir.mkdir(parents=True)
     used = {"staged_in_bytes": 512 * 2**20, "staged_out_bytes": 512 * 2**20,
@@ -317,13 +320,7 @@ def test_a_cluster_whose_job_image_is_not_this_checkouts_is_refused() -> None:
     import subprocess
     from types import SimpleNamespace
 
-    sys.path.insert(0, str(ROOT / "test"))
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        ways = load("bench_ways")
-    finally:
-        sys.path.remove(str(ROOT / "test"))
-        sys.path.remove(str(ROOT / "bench"))
+    ways = bench_ways()
     key = subprocess.run(["bash", str(ROOT / "test/cluster/job-image.sh"), "--key"],
                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     ways.require_current_image(SimpleNamespace(image=f"byok8s-job:{key}", state="/s"))
