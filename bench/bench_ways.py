@@ -326,8 +326,9 @@ OWN_PACKAGES = ("byok8s", "snakemake_executor_plugin_byok8s",
 def job_image_tag(root: Path = ROOT, env: dict[str, str] | None = None) -> str:
     """The job image's tag for the checkout at `root`: job-image.sh's key of its
     sources and of the versions installed in the venv that `env`'s PYTHON names."""
-    key = subprocess.run(["bash", str(root / "test/cluster/job-image.sh"), "--key"],
-                         capture_output=True, text=True, check=True, env=env).stdout.strip()  # fmt: skip
+    script = str(root / "test/cluster/job-image.sh")
+    key = subprocess.run(["bash", script, "--key"], capture_output=True, text=True,
+                         check=True, env=env).stdout.strip()  # fmt: skip
     return f"byok8s-job:{key}"
 
 
