@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "test"), str(ROOT / "bench")]
 import provenance  # noqa: E402
-from bench_ways import compile_own  # noqa: E402
+from bench_ways import compile_own, job_image_tag  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -93,16 +93,7 @@ def export(commit: str, into: Path) -> Path:
 
 def job_image(tree: Path, cluster: Any) -> str:
     """The revision's job image, built from its sources and loaded into the node."""
-    tag = (
-        "byok8s-job:"
-        + subprocess.run(
-            ["bash", str(tree / "test/cluster/job-image.sh"), "--key"],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=_env(),
-        ).stdout.strip()
-    )
+    tag = job_image_tag(tree, _env())
     tar = subprocess.run(["bash", str(tree / "test/cluster/job-image.sh"), tag],
                          capture_output=True, text=True, check=True, env=_env()).stdout  # fmt: skip
     subprocess.run(["ctr", "--address", str(cluster.state / "containerd.sock"), "-n", "k8s.io",
@@ -177,7 +168,7 @@ FIGURES = {
 
 
 def summary(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per revision: median [min-max] of seconds and CPU, and the B/A ratios of the medians."""
+    """Per revision: each figure's median, min and max, and the median of its own requests."""
     out: dict[str, dict[str, Any]] = {}
     for way in "AB":
         runs = [r for r in report["runs"] if r["way"] == way]

@@ -315,7 +315,7 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-# (what, case, figure, at most (or at least, with a negative bound)); issue 21's.
+# (what, case, the way byok8s is divided by, the most the ratio may be); issue 21's.
 TARGETS = [
     ("1 trivial job, byok8s/bare", (1, 1), "bare", 5.0),
     ("10 jobs `--jobs 4`, byok8s/bare", (10, 4), "bare", 2.5),

@@ -323,15 +323,23 @@ OWN_PACKAGES = ("byok8s", "snakemake_executor_plugin_byok8s",
                 "snakemake_storage_plugin_byok8s_azure")  # fmt: skip
 
 
+def job_image_tag(root: Path = ROOT, env: dict[str, str] | None = None) -> str:
+    """The job image's tag for the checkout at `root`: job-image.sh's key of its
+    sources and of the versions installed in the venv that `env`'s PYTHON names."""
+    script = str(root / "test/cluster/job-image.sh")
+    key = subprocess.run(["bash", script, "--key"], capture_output=True, text=True,
+                         check=True, env=env).stdout.strip()  # fmt: skip
+    return f"byok8s-job:{key}"
+
+
 def require_current_image(cluster: Any) -> None:
     """Refuse a cluster whose job image was built from other sources than this
     checkout's (one started before the code changed): its pods would run old code."""
-    key = subprocess.run(["bash", str(ROOT / "test/cluster/job-image.sh"), "--key"],
-                         capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    if cluster.image != f"byok8s-job:{key}":
+    tag = job_image_tag()
+    if cluster.image != tag:
         raise SystemExit(
             f"bench: the cluster's job image {cluster.image} is not this checkout's "
-            f"(byok8s-job:{key}): its pods would run other code; load it with "
+            f"({tag}): its pods would run other code; load it with "
             f"bash test/cluster/up.sh {cluster.state}"
         )
 

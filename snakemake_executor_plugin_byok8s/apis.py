@@ -63,6 +63,4 @@ def prepare_clients(*apis: object) -> None:
     for api in apis:
         client = api.api_client  # type: ignore[attr-defined]
         client.user_agent = user_agent()
-        if not getattr(client, "byok8s_decoding", False):  # two APIs may share one
-            cheap_decoding(client)
-            client.byok8s_decoding = True
+        cheap_decoding(client)

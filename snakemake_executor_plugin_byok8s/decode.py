@@ -31,7 +31,11 @@ def model(data: Any, type_name: str) -> Any:
 
 
 def cheap_decoding(api_client: Any) -> None:
-    """`api_client` (a kubernetes.client.ApiClient) decodes its responses here."""
+    """`api_client` (a kubernetes.client.ApiClient) decodes its responses here;
+    once (two APIs may share one client)."""
+    if getattr(api_client, "byok8s_decoding", False):
+        return
+    api_client.byok8s_decoding = True
     stock = api_client.deserialize
 
     def deserialize(response: Any, response_type: Any) -> Any:
@@ -104,22 +108,20 @@ def _primitive(kind: type) -> Decoder:
     return decode
 
 
-def _datetime(data: Any) -> Any:
-    if data is None:
-        return None
-    try:
-        return dt.datetime.fromisoformat(data)
-    except (TypeError, ValueError):  # not RFC 3339: the client's own parser
-        return _stock().deserialize(_Body(json.dumps(data)), "datetime")
+def _timestamp(kind: type[dt.date], type_name: str) -> Decoder:
+    def decode(data: Any) -> Any:
+        if data is None:
+            return None
+        try:
+            return kind.fromisoformat(data)
+        except (TypeError, ValueError):  # not RFC 3339: the client's own parser
+            return _stock().deserialize(_Body(json.dumps(data)), type_name)
+
+    return decode
 
 
-def _date(data: Any) -> Any:
-    if data is None:
-        return None
-    try:
-        return dt.date.fromisoformat(data)
-    except (TypeError, ValueError):
-        return _stock().deserialize(_Body(json.dumps(data)), "date")
+_datetime = _timestamp(dt.datetime, "datetime")
+_date = _timestamp(dt.date, "date")
 
 
 def _model(type_name: str) -> Decoder:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -323,11 +324,31 @@ def test_a_cluster_whose_job_image_is_not_this_checkouts_is_refused() -> None:
     ways = bench_ways()
     key = subprocess.run(["bash", str(ROOT / "test/cluster/job-image.sh"), "--key"],
                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    assert ways.job_image_tag() == f"byok8s-job:{key}" and re.fullmatch(r"[0-9a-f]{16}", key)
     ways.require_current_image(SimpleNamespace(image=f"byok8s-job:{key}", state="/s"))
     stale = SimpleNamespace(image="byok8s-job:0123456789abcdef", state="/tmp/state")
     with pytest.raises(SystemExit, match=r"byok8s-job:0123456789abcdef is not this checkout's "
                        rf"\(byok8s-job:{key}\).*bash test/cluster/up.sh /tmp/state"):  # fmt: skip
         ways.require_current_image(stale)
+
+
+def test_the_job_image_tag_is_of_the_sources_of_the_tree_it_is_given(tmp_path: Path) -> None:
+    """ab.py tags each revision's image by its own tree; bench.py by this checkout."""
+    import os
+    import shutil
+
+    ways = bench_ways()
+    env = {**os.environ, "PYTHON": sys.executable}
+    for name in ("setup.cfg", "pyproject.toml", "byok8s", "workflows",
+                 "snakemake_storage_plugin_byok8s_azure", "snakemake_executor_plugin_byok8s",
+                 "test/cluster/job-image.sh", "test/cluster/pack-image.sh"):  # fmt: skip
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
+        copy(ROOT / name, tmp_path / name)
+    assert ways.job_image_tag(tmp_path, env) == ways.job_image_tag(ROOT, env)
+    with (tmp_path / "byok8s/__init__.py").open("a") as module:
+        module.write("# another revision\n")
+    assert ways.job_image_tag(tmp_path, env) != ways.job_image_tag(ROOT, env)
 
 
 def test_the_readme_shows_every_ab_results_file() -> None:

@@ -287,7 +287,7 @@ def test_a_kubelet_restart_mid_run(on_cluster: dict, cluster_s3: dict, workdir: 
     args = [wf, params, *on_cluster["options"], *bucket_args(cluster_s3, "kubelet")]
     proc = byok8s(*args, cwd=workdir)
     wait_until("the slow pod running", lambda: running_pods(on_cluster, "slow"))
-    pid = int((cluster.state / "pids" / "kubelet").read_text())
+    pid = int((cluster.state / "pids" / "kubelet").read_text().split()[0])
     os.kill(pid, signal.SIGTERM)
     time.sleep(3)
     up = localcluster.script("up.sh", str(cluster.state), capture_output=True, text=True,

@@ -116,6 +116,9 @@ def test_a_client_prepared_by_byok8s_decodes_its_responses_here() -> None:
     apis.prepare_clients(core, batch)
     client = core.api_client
     assert client.user_agent.startswith("byok8s/") and client.byok8s_decoding
+    installed = client.deserialize
+    decode.cheap_decoding(client)  # again, as for another API on the same client
+    assert client.deserialize is installed
     data = filled("V1JobList")
     response = SimpleNamespace(data=json.dumps(data))
     assert client.deserialize(response, "V1JobList") == stock(data, "V1JobList")

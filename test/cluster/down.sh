@@ -10,7 +10,7 @@ for dir in "$STATE"/nodes/*/; do  # the extra nodes first
   if [[ $k =~ ^[0-9]+$ ]]; then node_stop "$STATE" "$k"; fi
 done
 for name in kubelet kube-scheduler kube-controller-manager kube-apiserver; do
-  [ -f "$STATE/pids/$name" ] && kill "$(cat "$STATE/pids/$name")" 2>/dev/null
+  pid=$(recorded "$STATE/pids/$name") && kill "$pid" 2>/dev/null
 done
 if [ -S "$STATE/containerd.sock" ]; then
   for task in $(ctr --address "$STATE/containerd.sock" -n k8s.io tasks ls -q 2>/dev/null); do
@@ -18,14 +18,14 @@ if [ -S "$STATE/containerd.sock" ]; then
   done
 fi
 for name in containerd etcd; do
-  [ -f "$STATE/pids/$name" ] && kill "$(cat "$STATE/pids/$name")" 2>/dev/null
+  pid=$(recorded "$STATE/pids/$name") && kill "$pid" 2>/dev/null
 done
 sleep 2
 # Pod shims outlive containerd; they are this cluster's if they use its socket.
 pkill -9 -f "containerd-shim-runc-v2 .*-address $STATE/containerd.sock" 2>/dev/null
 for pidfile in "$STATE"/pids/*; do
   [ -f "$pidfile" ] || continue
-  pid=$(cat "$pidfile"); kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
+  pid=$(recorded "$pidfile") && kill -9 "$pid" 2>/dev/null
   rm -f "$pidfile"
 done
 mountpoint -q "$STATE/kubelet" 2>/dev/null || true

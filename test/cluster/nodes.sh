@@ -37,11 +37,30 @@ max_nodes() {  # max_nodes STATE: how many nodes this machine holds
   echo "$n"
 }
 
+started_at() {  # started_at PID: when the process started, in clock ticks after boot
+  sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}'
+}
+
+record() {  # record FILE PID: a pid file, with the process's start to know it again by
+  echo "$2 $(started_at "$2")" >"$1"
+}
+
+recorded() {  # recorded FILE: the pid in pid file FILE, if that process still runs
+  # A process with another start is not the one recorded but one that got its pid
+  # later (the recorded one died with the machine's last session, say). A file of
+  # a pid alone (written before the start was recorded) is taken as it is.
+  local pid at
+  [ -f "$1" ] || return 1
+  read -r pid at <"$1"
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  [ -z "$at" ] || [ "$(started_at "$pid")" = "$at" ] || return 1
+  echo "$pid"
+}
+
 stop_pid() {  # stop_pid STATE NAME: stop the process recorded as NAME (TERM, then KILL)
   local file=$1/pids/$2 pid
   [ -f "$file" ] || return 0
-  pid=$(cat "$file")
-  if kill "$pid" 2>/dev/null; then
+  if pid=$(recorded "$file") && kill "$pid" 2>/dev/null; then
     for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   fi
@@ -53,18 +72,14 @@ node_stop() {  # node_stop STATE K: stop node K at once, as a machine that dies 
   dir=$(node_dir "$state" "$k") prefix=$(node_prefix "$k") sock=$dir/containerd.sock
   # Its kubelet first (nothing restarts containers), then every container, shim and
   # its containerd, all with SIGKILL (what is gone already is no error).
-  if [ -f "$state/pids/${prefix}kubelet" ]; then
-    kill -9 "$(cat "$state/pids/${prefix}kubelet")" 2>/dev/null || true
-  fi
+  if pid=$(recorded "$state/pids/${prefix}kubelet"); then kill -9 "$pid" 2>/dev/null || true; fi
   if [ -S "$sock" ]; then
     for task in $(ctr --address "$sock" -n k8s.io tasks ls -q 2>/dev/null); do
       pid=$(ctr --address "$sock" -n k8s.io tasks ls 2>/dev/null | awk -v t="$task" '$1 == t {print $2}')
       [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null || true
     done
   fi
-  if [ -f "$state/pids/${prefix}containerd" ]; then
-    kill -9 "$(cat "$state/pids/${prefix}containerd")" 2>/dev/null || true
-  fi
+  if pid=$(recorded "$state/pids/${prefix}containerd"); then kill -9 "$pid" 2>/dev/null || true; fi
   pkill -9 -f "containerd-shim-runc-v2 .*-address $sock" 2>/dev/null || true
   for name in kubelet containerd mounts; do stop_pid "$state" "$prefix$name"; done
   # Its pods' addresses are free again (host-local IPAM keeps them in a file each).

@@ -49,9 +49,9 @@ image_build=$!
 STARTED=() BRIDGES=()  # what this run started: stopped again if it fails
 start() {  # start NAME CMD...: run in the background, record the pid
   local name=$1; shift
-  if [ -f "pids/$name" ] && kill -0 "$(cat "pids/$name")" 2>/dev/null; then return; fi
+  if recorded "pids/$name" >/dev/null; then return; fi
   "$@" >"logs/$name.log" 2>&1 &
-  echo $! >"pids/$name"
+  record "pids/$name" $!
   STARTED+=("$name")
 }
 undo() {  # stop what this run started, the newest first
@@ -167,7 +167,7 @@ node_up() {  # node_up K: start node K (its containerd, bridge and kubelet) and 
     # /var/log/pods (a kubelet removes the pod logs of pods it does not know).
     mkdir -p "$dir"/{kubelet,containerd,cni,log/pods,log/containers}
     start "${prefix}mounts" unshare --mount --propagation private -- sleep infinity
-    ns=$(cat "pids/${prefix}mounts")
+    ns=$(recorded "pids/${prefix}mounts")
     for _ in $(seq 50); do [ "$(readlink "/proc/$ns/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && break; sleep 0.1; done
     nsenter --target "$ns" --mount -- sh -c "grep -q ' /var/log/pods ' /proc/self/mounts || {
       mkdir -p /var/log/pods /var/log/containers
@@ -224,7 +224,7 @@ CTR
 
 node_ready() {  # node_ready K: wait for node K to be Ready; its kubelet's log tail if not
   local k=$1 name pid
-  name=$(node_name "$k") pid=$(cat "pids/$(node_prefix "$k")kubelet")
+  name=$(node_name "$k") pid=$(recorded "pids/$(node_prefix "$k")kubelet")
   for _ in $(seq "$NODE_WAIT"); do
     KUBECONFIG=$STATE/kubeconfig kubectl get node "$name" 2>/dev/null | grep -q ' Ready' && return 0
     kill -0 "$pid" 2>/dev/null || break
