@@ -117,6 +117,10 @@ class Executor(stock.Executor):
         self._jobs_at = float("-inf")
         self._submitted: dict[str, float] = {}  # Job name -> when it was created
         self._stuck: set[str] = set()  # Jobs whose waiting reason was reported
+        # Whether the run has a pod on a node now: a pod that finds no room then
+        # waits its turn behind the run's own; when each was last seen so.
+        self._holding = False
+        self._queued: dict[str, float] = {}
         self._said_image: set[str] = set()  # rules whose two images were told apart
         self._too_big: set[str] = set()  # Jobs no node can hold today (an autoscaler may)
         self._infra_tries: dict[int, int] = {}  # jobid -> re-submissions so far
@@ -325,6 +329,7 @@ class Executor(stock.Executor):
                 [j.external_jobid for j in active_jobs if j.external_jobid not in self._scheduled]
             )
             pods = watcher.pods_by_job() if watcher.healthy else self._run_pods()
+            self._holding = any(status.holds_node(p) for ps in pods.values() for p in ps)
         except Exception as exc:  # noqa: BLE001 - never end the status loop: ask again
             self.logger.warning(f"could not read the run's jobs and pods: {exc}")
             jobs = None
@@ -491,11 +496,19 @@ class Executor(stock.Executor):
 
     def _waited(self, j: SubmittedJobInfo, result: status.Outcome) -> status.Outcome:
         """A job whose pod has not started: say why once, and fail it after
-        pending_timeout (the scheduler keeps an impossible pod pending forever)."""
-        if not result.waiting:
-            return result
+        pending_timeout (the scheduler keeps an impossible pod pending forever).
+        A pod that finds no room while the run's own pods hold nodes waits its
+        turn, as in a queue: nothing is said, and its wait counts from its turn
+        (a run of many jobs on a small cluster does not fail)."""
         name = j.external_jobid
-        waited = time.monotonic() - self._submitted.get(name, time.monotonic())
+        now = time.monotonic()
+        if not result.waiting:
+            self._queued.pop(name, None)
+            return result
+        if result.unschedulable and self._holding:
+            self._queued[name] = now
+            return result
+        waited = now - max(self._submitted.get(name, now), self._queued.get(name, float("-inf")))
         limit = self.workflow.executor_settings.pending_timeout
         hint = f"; {capacity.WAIT_HINT}" if name in self._too_big else ""
         if limit and waited >= limit:

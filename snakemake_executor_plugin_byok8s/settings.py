@@ -167,7 +167,8 @@ OPTIONS = (
         must="seconds (0 or more; 0 waits forever)",
         plugin="pending_timeout",
         help="Fail a job whose pod has not started after this long (unschedulable, image "
-        "pull), with the reason; 0 waits forever.",
+        "pull), with the reason; a pod waiting for room while the run's own pods hold "
+        "nodes waits its turn, counted from then; 0 waits forever.",
     ),
     _pod(
         name="infra_retries",

@@ -31,6 +31,7 @@ class Outcome:
     started: bool = False  # the container ran, so it has a log to read
     waiting: str = ""  # running, but not started yet: why (one line)
     stuck: bool = False  # waiting for something that will not come by itself
+    unschedulable: bool = False  # waiting for a node with room (the scheduler found none)
     infra: bool = False  # failed by the cluster (evicted, preempted, deleted), not the job
     node_event: str = ""  # what befell its node, for an infra failure (nodes.LOST, DRAINED)
     spot: bool = False  # it ran on a spot node
@@ -101,7 +102,8 @@ def _pending(pod: Any | None, waiting: Any | None) -> Outcome:
     scheduled = _pod_condition(pod, "PodScheduled")
     if scheduled is not None and scheduled.status == "False":
         text = " ".join((scheduled.message or scheduled.reason or "no node fits").split())
-        return Outcome("running", pod=name, waiting=f"unschedulable: {text}", stuck=True)
+        return Outcome("running", pod=name, waiting=f"unschedulable: {text}", stuck=True,
+                       unschedulable=True)  # fmt: skip
     if waiting is not None and waiting.reason in PULL_FAILURES:
         image = _image(pod)
         detail = f": {waiting.message}" if waiting.message else ""
@@ -184,6 +186,13 @@ def container_status(pod: Any | None) -> Any | None:
         if status.name == CONTAINER:
             return status
     return None
+
+
+def holds_node(pod: Any) -> bool:
+    """Whether a pod takes room on a node: bound to one, and neither done nor failed."""
+    bound = pod.spec is not None and pod.spec.node_name
+    phase = pod.status.phase if pod.status is not None else None
+    return bool(bound) and phase not in ("Succeeded", "Failed")
 
 
 def ended(pod: Any | None) -> bool:

@@ -183,6 +183,40 @@ rule huge:
 """
 
 
+QUEUE = """
+rule all:
+    input: expand("queue/{i}.txt", i=range(4))
+rule wait:
+    output: "queue/{i}.txt"
+    threads: 1
+    shell: "sleep 20; echo {wildcards.i} > {output}"
+"""
+
+
+def test_pods_that_wait_for_room_behind_the_runs_own_wait_their_turn(
+    on_cluster: dict, cluster_s3: dict, workdir: Path
+) -> None:
+    """More jobs in flight than the node holds (two 1-thread pods fit its 2 cores):
+    the second two wait for room longer than --pending-timeout while the first two
+    run, and must neither fail nor each be reported as waiting (1000 jobs at
+    --jobs 50 failed so; a wait counts from its turn)."""
+    from datetime import datetime
+
+    wf, params = own_workflow(workdir, QUEUE)
+    result, seen = run_on_s3(on_cluster, cluster_s3, wf, params, "queue", "--jobs", "4",
+                             "--pending-timeout", "15", cwd=workdir)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "is waiting" not in result.stderr and len(seen.pods) == 4
+    (journal,) = workdir.glob(".byok8s/runs/*/jobs.jsonl")
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    submitted = {e["jobid"]: e["submitted"] for e in events if e["event"] == "submitted"}
+    at = datetime.fromisoformat
+    waits = [(at(e["scheduled"]) - at(submitted[e["jobid"]])).total_seconds()
+             for e in events if e["event"] == "ended"]  # fmt: skip
+    assert len(waits) == 4 and max(waits) > 15, waits  # some did wait past the timeout
+    assert left_behind(on_cluster)["jobs"] == []
+
+
 def test_pods_no_node_takes_fail_after_the_pending_timeout_with_the_reason(
     on_cluster: dict, cluster_s3: dict, workdir: Path
 ) -> None:

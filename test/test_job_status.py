@@ -322,6 +322,65 @@ def pending_pod(
 def test_a_job_that_has_not_started_says_why(the_pod, waiting: str, stuck: bool) -> None:
     result = status.outcome(job(), the_pod)
     assert (result.state, result.waiting, result.stuck) == ("running", waiting, stuck)
+    assert result.unschedulable == waiting.startswith("unschedulable:")
+
+
+def test_a_pod_holds_a_node_from_its_binding_until_it_ends() -> None:
+    unbound = pending_pod(("False", "Unschedulable", "0/1 nodes are available"))
+    bound = pending_pod(("True", None, None), ("ContainerCreating", None))
+    bound.spec.node_name = "node-1"
+    assert not status.holds_node(unbound) and status.holds_node(bound)
+    for phase, holds in (("Running", True), ("Succeeded", False), ("Failed", False)):
+        bound.status.phase = phase
+        assert status.holds_node(bound) == holds, phase
+
+
+def test_a_pod_waiting_for_room_behind_the_runs_own_pods_waits_its_turn() -> None:
+    """1000 jobs at --jobs 50 on one 2-core node: pods wait for room far longer than
+    --pending-timeout while the run's own pods hold the node, and must not fail
+    (nor be reported, each one, as waiting). Its wait counts from its turn: when
+    it was last seen queued so; a pod that has had no turn to wait, from its
+    submission."""
+    import time
+    from types import SimpleNamespace
+
+    from snakemake_executor_plugin_byok8s.executor import Executor
+
+    executor = object.__new__(Executor)
+    now = time.monotonic()
+    executor._submitted, executor._queued = {"snakejob-1": now - 1000}, {}
+    executor._stuck, executor._too_big = set(), set()
+    executor.workflow = SimpleNamespace(executor_settings=SimpleNamespace(pending_timeout=900))
+    said: list[str] = []
+    executor.logger = SimpleNamespace(warning=said.append)
+    the_job = SimpleNamespace(name="one", jobid=1, is_group=lambda: False, wildcards_dict={})
+    j = SimpleNamespace(external_jobid="snakejob-1", job=the_job)
+    queued = status.outcome(job(), pending_pod(("False", "Unschedulable", "1 Insufficient cpu.")))
+    executor._holding = True
+    assert executor._waited(j, queued) is queued and said == []
+    assert executor._queued["snakejob-1"] >= now
+    executor._holding, executor._queued["snakejob-1"] = False, now - 10  # the run's pods ended
+    assert executor._waited(j, queued) is queued
+    assert said == ["rule one [job 1], pod snakejob-1-abcde, is waiting: unschedulable: "
+                    "1 Insufficient cpu.; it fails after 900 s (--pending-timeout)"]  # fmt: skip
+    executor._queued["snakejob-1"] = now - 901
+    failed = executor._waited(j, queued)
+    assert (failed.state, failed.reason) == (
+        "failed",
+        "did not start in 900 s (--pending-timeout): unschedulable: 1 Insufficient cpu.",
+    )
+    # Its turn came 5 s ago: bound to the node, its container being created.
+    executor._queued["snakejob-1"], executor._holding = now - 5, True
+    creating = status.outcome(job(), pending_pod(("True", None, None), ("ContainerCreating", None)))
+    assert executor._waited(j, creating) is creating
+    started = status.outcome(
+        job(), pod(k8s.V1ContainerState(running=k8s.V1ContainerStateRunning()))
+    )
+    assert executor._waited(j, started) is started and "snakejob-1" not in executor._queued
+    pulling = status.outcome(job(), pending_pod(("True", None, None), ("ErrImagePull", None)))
+    assert executor._waited(j, pulling).state == "failed"  # never queued: from its submission
+    executor._submitted["snakejob-1"] = now - 10
+    assert executor._waited(j, pulling).state == "running"
 
 
 def test_a_running_pod_is_not_waiting() -> None:
