@@ -15,6 +15,8 @@ from snakemake_executor_plugin_byok8s.podspec import RUN_LABEL
 
 GRACE = 2  # seconds a left-over pod has to stop
 GONE_WAIT = 120  # seconds --unlock waits for what it deleted to be gone
+FINISH_WAIT = 30  # seconds a run's end waits for the same
+ENDED = ("Succeeded", "Failed")  # phases of a pod with nothing left to stop
 
 
 def run_name(run_id: str) -> str:
@@ -28,6 +30,7 @@ class Found:
     pods: list[str] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
     stranded: set[str] = field(default_factory=set)  # pods on nodes that stopped answering
+    ended: set[str] = field(default_factory=set)  # pods whose containers have all ended
 
     def __bool__(self) -> bool:
         return bool(self.jobs or self.pods or self.secrets)
@@ -53,6 +56,7 @@ def find(core: Any, batch: Any, namespace: str, run: str) -> Found:
         secrets=[s.metadata.name for s in core.list_namespaced_secret(
             namespace, label_selector=selector, _request_timeout=30).items],
     )  # fmt: skip
+    found.ended = {p.metadata.name for p in pods if p.status and p.status.phase in ENDED}
     if pods:
         lost = _lost_nodes(core)
         found.stranded = {p.metadata.name for p in pods if p.spec and p.spec.node_name in lost}
@@ -71,9 +75,12 @@ def remove(core: Any, batch: Any, namespace: str, found: Found) -> None:
     from kubernetes.client import V1DeleteOptions
     from kubernetes.client.exceptions import ApiException
 
-    deletions = [  # pods first: the Job's garbage collection would give them their full grace
-        *(lambda n=n: core.delete_namespaced_pod(  # on a lost node: none will ever stop it
-            n, namespace, grace_period_seconds=0 if n in found.stranded else GRACE)
+    # Pods first: the Job's garbage collection would give them their full grace. None
+    # for a pod that has ended (nothing to stop) or is on a lost node (none ever will).
+    now = found.stranded | found.ended
+    deletions = [
+        *(lambda n=n: core.delete_namespaced_pod(
+            n, namespace, grace_period_seconds=0 if n in now else GRACE)
           for n in found.pods),
         *(lambda n=n: batch.delete_namespaced_job(
             n, namespace, body=V1DeleteOptions(propagation_policy="Background"))

@@ -84,10 +84,11 @@ def test_a_spot_label_is_a_node_label(text: str) -> None:
     assert options.spot_label("node-pool/capacity=spot") == ("node-pool/capacity", "spot")
 
 
-def pod(name: str, node_name: str, labels: dict | None = None) -> k8s.V1Pod:
+def pod(name: str, node_name: str, labels: dict | None = None, phase: str = "Running") -> k8s.V1Pod:
     return k8s.V1Pod(
         metadata=k8s.V1ObjectMeta(name=name, labels=labels),
         spec=k8s.V1PodSpec(containers=[], node_name=node_name),
+        status=k8s.V1PodStatus(phase=phase),
     )
 
 
@@ -113,6 +114,22 @@ class FakeCore:
         self.deleted[name] = grace_period_seconds
 
 
+class StoppingCore(FakeCore):
+    """Deleted pods that take `lists` more listings to go (their grace and the kubelet)."""
+
+    def __init__(self, pods: list, lists: int) -> None:
+        super().__init__(pods, [node("n1")])
+        self.lists, self.listed = lists, 0
+
+    def list_namespaced_pod(self, namespace: str, **_: Any) -> Any:
+        self.listed += 1
+        if self.deleted:
+            self.lists -= 1
+            if self.lists < 0:
+                self.pods = [p for p in self.pods if p.metadata.name not in self.deleted]
+        return SimpleNamespace(items=self.pods)
+
+
 class FakeBatch:
     def list_namespaced_job(self, namespace: str, **_: Any) -> Any:
         return SimpleNamespace(items=[])
@@ -129,6 +146,40 @@ def test_a_runs_pods_on_a_lost_node_are_removed_at_once() -> None:
     forbidden = FakeCore([pod("p1", "n1")], k8s.exceptions.ApiException(status=403))
     found = leftovers.find(forbidden, FakeBatch(), "ns", "byok8s-run")
     assert found.pods == ["p1"] and found.stranded == set()  # a namespaced user: as before
+
+
+def test_a_runs_pods_that_ended_are_removed_at_once() -> None:
+    """Nothing runs in them to be given time to stop."""
+    pods = [pod("p1", "n1"), pod("p2", "n1", phase="Succeeded"), pod("p3", "n1", phase="Failed")]
+    core = FakeCore(pods, [node("n1")])
+    found = leftovers.find(core, FakeBatch(), "ns", "byok8s-run")
+    assert found.ended == {"p2", "p3"}
+    leftovers.remove(core, FakeBatch(), "ns", found)
+    assert core.deleted == {"p1": leftovers.GRACE, "p2": 0, "p3": 0}
+
+
+def test_a_run_ends_when_what_it_left_has_gone(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    """A pod of a deleted Job (the garbage collector's, or one the Job controller
+    started as its Job went) is deleted and waited for: the run leaves nothing."""
+    from byok8s.backends import kubernetes as backend
+
+    cfg = SimpleNamespace(backend={"k8s_namespace": "ns"})
+    core = StoppingCore([pod("p1", "n1")], lists=2)
+    monkeypatch.setattr(backend, "_apis", lambda: (core, FakeBatch()))
+    monkeypatch.setattr(leftovers.time, "sleep", lambda _: None)
+    backend.KubernetesBackend().finish(cfg, "run-1")
+    assert core.deleted == {"p1": leftovers.GRACE} and core.pods == []
+    assert core.listed == 4 and not caplog.records  # found, then gone on the third look
+    # One that does not go in FINISH_WAIT is said, with how to remove it.
+    core = StoppingCore([pod("p1", "n1")], lists=10**6)
+    monkeypatch.setattr(backend, "_apis", lambda: (core, FakeBatch()))
+    monkeypatch.setattr(leftovers, "FINISH_WAIT", 0)
+    backend.KubernetesBackend().finish(cfg, "run-1")
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert said == (
+        "still going after 0 s: 1 pod (p1) in namespace ns; Kubernetes removes them when "
+        "their pods have stopped (if not, delete what has the label byok8s.io/run=byok8s-run-1)"
+    )
 
 
 def test_the_journal_says_what_befell_the_node_and_which_try_was_kept_off_spot(

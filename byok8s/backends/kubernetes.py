@@ -73,21 +73,32 @@ class KubernetesBackend(Backend):
 
     def finish(self, cfg: RunConfig, run_id: str) -> None:
         """The run's Secret stays when Snakemake had nothing to do (the executor
-        is made, never shut down), and a Job whose creation failed after the API
-        took it stays too: whatever carries the run's label goes."""
+        is made, never shut down), a Job whose creation failed after the API took
+        it stays too, and the pods of deleted Jobs stay until the garbage collector
+        comes (a pod the Job controller started while its Job was being deleted
+        gets the pod's full grace then): whatever carries the run's label goes,
+        and the run ends when it has gone (FINISH_WAIT at most)."""
         from snakemake_executor_plugin_byok8s import leftovers
 
+        where, run = namespace(cfg), leftovers.run_name(run_id)
         try:
             core, batch = _apis()
-            found = leftovers.find(core, batch, namespace(cfg), leftovers.run_name(run_id))
-            if found:
-                log.debug("removing what the run left: %s", found.describe())
-                leftovers.remove(core, batch, namespace(cfg), found)
+            found = leftovers.find(core, batch, where, run)
+            if not found:
+                return
+            log.debug("removing what the run left: %s", found.describe())
+            leftovers.remove(core, batch, where, found)
+            still = leftovers.wait_gone(core, batch, where, run, leftovers.FINISH_WAIT)
+            if still:
+                log.warning(
+                    "still going after %d s: %s in namespace %s; Kubernetes removes them "
+                    "when their pods have stopped (if not, delete what has the label "
+                    "byok8s.io/run=%s)", leftovers.FINISH_WAIT, still.describe(), where, run,
+                )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - the run's own outcome comes first
             log.warning(
                 "could not remove the run's objects from namespace %s (%s); delete what "
-                "has the label byok8s.io/run=%s", namespace(cfg), short(exc),
-                leftovers.run_name(run_id),
+                "has the label byok8s.io/run=%s", where, short(exc), run,
             )  # fmt: skip
 
     def remove_dead_run(self, cfg: RunConfig, held: dict[str, Any]) -> None:

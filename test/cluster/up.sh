@@ -167,7 +167,7 @@ node_up() {  # node_up K: start node K (its containerd, bridge and kubelet) and 
     # /var/log/pods (a kubelet removes the pod logs of pods it does not know).
     mkdir -p "$dir"/{kubelet,containerd,cni,log/pods,log/containers}
     start "${prefix}mounts" unshare --mount --propagation private -- sleep infinity
-    ns=$(recorded "pids/${prefix}mounts")
+    ns=$(recorded "pids/${prefix}mounts") || { log "the mount namespace of $name ended at once"; return 1; }
     for _ in $(seq 50); do [ "$(readlink "/proc/$ns/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && break; sleep 0.1; done
     nsenter --target "$ns" --mount -- sh -c "grep -q ' /var/log/pods ' /proc/self/mounts || {
       mkdir -p /var/log/pods /var/log/containers
@@ -224,7 +224,9 @@ CTR
 
 node_ready() {  # node_ready K: wait for node K to be Ready; its kubelet's log tail if not
   local k=$1 name pid
-  name=$(node_name "$k") pid=$(recorded "pids/$(node_prefix "$k")kubelet")
+  name=$(node_name "$k")
+  # A kubelet that ended already (a bad flag, say) has no pid: its log says why.
+  pid=$(recorded "pids/$(node_prefix "$k")kubelet") || pid=
   for _ in $(seq "$NODE_WAIT"); do
     KUBECONFIG=$STATE/kubeconfig kubectl get node "$name" 2>/dev/null | grep -q ' Ready' && return 0
     kill -0 "$pid" 2>/dev/null || break
