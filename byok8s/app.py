@@ -7,9 +7,9 @@ import shutil
 from dataclasses import replace
 from functools import partial
 
-from byok8s import backends, engine, lock, output, records, staging
+from byok8s import backends, engine, lock, output, records, signals, staging
 from byok8s.config import RunConfig
-from byok8s.errors import Byok8sError, ConfigError, StorageError, WorkflowFailed
+from byok8s.errors import Byok8sError, ConfigError, Interrupted, StorageError, WorkflowFailed
 from byok8s.staging import STAGE_DIR, Run
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,14 @@ def run(cfg: RunConfig) -> engine.RunResult:
     if cfg.storage is not None and not cfg.dry_run:
         where = executor.where(cfg)
         mine = lock.acquire(cfg.storage, cfg.workflow.config_file.name, run_id, where)
+    stopped = False  # by Ctrl-C or SIGTERM: the user wants it to end, not to wait
     try:
         return _run(cfg, run_id, executor, redact)
-    finally:
-        executor.finish(cfg, run_id)
+    except (KeyboardInterrupt, Interrupted):
+        stopped = True
+        raise
+    finally:  # Snakemake may take the signal's KeyboardInterrupt and return
+        executor.finish(cfg, run_id, wait=not (stopped or signals.received()))
         if mine is not None and cfg.storage is not None:
             lock.release(cfg.storage, mine)
 

@@ -170,6 +170,11 @@ def test_a_run_ends_when_what_it_left_has_gone(monkeypatch: pytest.MonkeyPatch, 
     backend.KubernetesBackend().finish(cfg, "run-1")
     assert core.deleted == {"p1": leftovers.GRACE} and core.pods == []
     assert core.listed == 4 and not caplog.records  # found, then gone on the third look
+    # A run that was stopped (Ctrl-C, SIGTERM) deletes and ends.
+    core = StoppingCore([pod("p1", "n1")], lists=2)
+    monkeypatch.setattr(backend, "_apis", lambda: (core, FakeBatch()))
+    backend.KubernetesBackend().finish(cfg, "run-1", wait=False)
+    assert core.deleted == {"p1": leftovers.GRACE} and core.listed == 1
     # One that does not go in FINISH_WAIT is said, with how to remove it.
     core = StoppingCore([pod("p1", "n1")], lists=10**6)
     monkeypatch.setattr(backend, "_apis", lambda: (core, FakeBatch()))
@@ -262,3 +267,34 @@ def test_the_readme_shows_the_newest_figures_of_bench_nodes() -> None:
         sys.path.remove(str(root / "bench"))
     readme = (root / "README.md").read_text()
     assert module.with_newest(readme) == readme, "run bench/nodes.py (it writes the README)"
+
+
+@pytest.mark.parametrize(("raised", "signum", "waits"), [
+    (KeyboardInterrupt, None, False), (RuntimeError, None, True),
+    (RuntimeError, 15, False),  # Snakemake took the signal's KeyboardInterrupt and returned
+])  # fmt: skip
+def test_only_a_stopped_run_ends_without_waiting_for_what_it_left(
+    monkeypatch: pytest.MonkeyPatch, raised: type[BaseException], signum: int | None, waits: bool
+) -> None:
+    """Ctrl-C and SIGTERM end at once; a failure waits as a success does."""
+    from byok8s import app, backends, signals
+
+    monkeypatch.setattr(signals, "received", lambda: signum)
+
+    finished: list[bool] = []
+
+    class Backend:
+        def preflight(self, cfg: Any) -> None: ...
+
+        def finish(self, cfg: Any, run_id: str, wait: bool = True) -> None:
+            finished.append(wait)
+
+    def run(*_: Any) -> None:
+        raise raised
+
+    monkeypatch.setattr(backends, "get", lambda *_, **__: Backend())
+    monkeypatch.setattr(app, "_run", run)
+    cfg = SimpleNamespace(unlock=False, storage=None, executor="kubernetes", verbose=False)
+    with pytest.raises(raised):
+        app.run(cfg)  # type: ignore[arg-type]
+    assert finished == [waits]

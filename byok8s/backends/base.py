@@ -84,9 +84,9 @@ class Backend:
         """What the run's lock records so that `--unlock` can find what it left."""
         return {"executor": cfg.executor}
 
-    def finish(self, cfg: RunConfig, run_id: str) -> None:
+    def finish(self, cfg: RunConfig, run_id: str, wait: bool = True) -> None:
         """At the end of every run, whatever its shape: remove what it left running
-        or stored on the backend (never raises)."""
+        or stored on the backend (never raises), and `wait` until it has gone."""
 
     def remove_dead_run(self, cfg: RunConfig, held: dict[str, Any]) -> None:
         """`--unlock`: remove what the run holding the lock `held` left behind,

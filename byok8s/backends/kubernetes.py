@@ -71,13 +71,14 @@ class KubernetesBackend(Backend):
     def where(self, cfg: RunConfig) -> dict[str, Any]:
         return {"executor": cfg.executor, "namespace": namespace(cfg)}
 
-    def finish(self, cfg: RunConfig, run_id: str) -> None:
+    def finish(self, cfg: RunConfig, run_id: str, wait: bool = True) -> None:
         """The run's Secret stays when Snakemake had nothing to do (the executor
         is made, never shut down), a Job whose creation failed after the API took
         it stays too, and the pods of deleted Jobs stay until the garbage collector
         comes (a pod the Job controller started while its Job was being deleted
         gets the pod's full grace then): whatever carries the run's label goes,
-        and the run ends when it has gone (FINISH_WAIT at most)."""
+        and the run ends when it has gone (FINISH_WAIT at most), unless it was
+        stopped (its cancelled pods take the kubelet 10 s to a minute to go)."""
         from snakemake_executor_plugin_byok8s import leftovers
 
         where, run = namespace(cfg), leftovers.run_name(run_id)
@@ -88,6 +89,8 @@ class KubernetesBackend(Backend):
                 return
             log.debug("removing what the run left: %s", found.describe())
             leftovers.remove(core, batch, where, found)
+            if not wait:
+                return
             still = leftovers.wait_gone(core, batch, where, run, leftovers.FINISH_WAIT)
             if still:
                 log.warning(
